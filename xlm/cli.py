@@ -1,0 +1,63 @@
+"""The `xlm` command: one subcommand per pipeline stage.
+
+Each stage lives in its own module exposing `add_arguments(parser)` and `run(args)`.
+Modules are imported only when their subcommand runs, so `xlm --help` stays fast and
+text stages never import torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from xlm.errors import UserError
+
+# name -> (module, one-line help). Add a stage by adding a line here.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "download": ("xlm.text.download", "download a file over HTTP, resumable, checksum-verified"),
+    "extract": ("xlm.text.extract", "extract clean paragraphs from a MediaWiki dump"),
+    "split": ("xlm.text.split", "split clean text into train/valid/test, seeded"),
+    "shard": ("xlm.text.shard", "cut a text file into N contiguous shards"),
+    "tokenize": ("xlm.text.tokenize", "tokenize text with the language's tokenizer"),
+    "merge": ("xlm.text.shard", "concatenate shards back into one file"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xlm", description="Cross-lingual language model pretraining pipeline stages."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    top, rest = parser.parse_known_args(argv)
+    module_name, help_text = COMMANDS[top.command]
+    module = importlib.import_module(module_name)
+    stage_parser = argparse.ArgumentParser(prog=f"xlm {top.command}", description=help_text)
+    adder = getattr(module, f"add_{top.command}_arguments", None) or module.add_arguments
+    runner = getattr(module, f"run_{top.command}", None) or module.run
+    adder(stage_parser)
+    args = stage_parser.parse_args(rest)
+    logging.basicConfig(
+        level=logging.DEBUG if top.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        runner(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
