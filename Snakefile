@@ -1,0 +1,21 @@
+# XLM pipeline: from Wikipedia dumps and parallel corpora to pretrained models and tables.
+# This file only validates the config, includes the stages and names the targets.
+# Run: `snakemake --cores N all` (local) or `snakemake --profile slurm all` (cluster).
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/wiki.smk"
+include: "rules/tokenize.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.text.input,
