@@ -22,6 +22,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "shard": ("xlm.text.shard", "cut a text file into N contiguous shards"),
     "tokenize": ("xlm.text.tokenize", "tokenize text with the language's tokenizer"),
     "merge": ("xlm.text.shard", "concatenate shards back into one file"),
+    "bpe-sample": ("xlm.text.bpe", "sample BPE training sentences over languages, q ∝ p^alpha"),
+    "bpe-learn": ("xlm.text.bpe", "learn BPE codes with fastBPE"),
+    "bpe-vocab": ("xlm.text.bpe", "count the BPE vocabulary of BPE'd training text"),
+    "bpe-apply": ("xlm.text.bpe", "apply BPE codes to text files, in parallel"),
+    "binarize": ("xlm.data.binarize", "binarize BPE'd text into .bin/.idx datasets"),
+    "binarize-pair": ("xlm.data.binarize", "binarize a parallel corpus, dropping bad pairs"),
+    "xnli-extract": ("xlm.data.xnli", "read XNLI TSVs into premise/hypothesis/label files"),
 }
 
 
@@ -43,8 +50,9 @@ def main(argv: list[str] | None = None) -> None:
     module_name, help_text = COMMANDS[top.command]
     module = importlib.import_module(module_name)
     stage_parser = argparse.ArgumentParser(prog=f"xlm {top.command}", description=help_text)
-    adder = getattr(module, f"add_{top.command}_arguments", None) or module.add_arguments
-    runner = getattr(module, f"run_{top.command}", None) or module.run
+    name = top.command.replace("-", "_")  # `bpe-learn` -> add_bpe_learn_arguments
+    adder = getattr(module, f"add_{name}_arguments", None) or module.add_arguments
+    runner = getattr(module, f"run_{name}", None) or module.run
     adder(stage_parser)
     args = stage_parser.parse_args(rest)
     logging.basicConfig(
