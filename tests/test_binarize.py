@@ -20,7 +20,7 @@ from xlm.text.bpe import apply_codes, build_vocab, learn_codes, remove_bpe
 @pytest.fixture(scope="module")
 def bpe_data(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Moses-tokenized FLORES-200 English and French, BPE'd with 800 codes and a vocab
-    capped at 600 words, so that some BPE units become `<unk>`."""
+    capped at 900 words, so that some BPE units become `<unk>`."""
     folder = tmp_path_factory.mktemp("bin")
     flores = shared_data / "para" / "flores200"
     paths: dict[str, Path] = {}
@@ -38,14 +38,14 @@ def bpe_data(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
         paths[f"{lang}.bpe"] = folder / f"{lang}.bpe"
     apply_codes(folder / "codes", None, [paths["en.tok"], paths["fr.tok"]],
                 [paths["en.bpe"], paths["fr.bpe"]])
-    build_vocab([paths["en.bpe"], paths["fr.bpe"]], folder / "vocab", max_vocab=600)
+    build_vocab([paths["en.bpe"], paths["fr.bpe"]], folder / "vocab", max_vocab=900)
     paths["vocab"] = folder / "vocab"
     return paths
 
 
 def test_special_ids(bpe_data: dict[str, Path]) -> None:
     d = Dictionary.read_vocab(bpe_data["vocab"])
-    assert len(d) == 600 + 14
+    assert len(d) == 900 + 14
     assert [d.word(i) for i in range(4)] == ["<s>", "</s>", "<pad>", "<unk>"]
     assert [d.word(i) for i in range(4, 14)] == [f"<special{i}>" for i in range(10)]
     assert (d.bos_index, d.eos_index, d.pad_index, d.unk_index, d.mask_index) == (0, 1, 2, 3, 5)
