@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "shard": ("xlm.text.shard", "cut a text file into N contiguous shards"),
     "tokenize": ("xlm.text.tokenize", "tokenize text with the language's tokenizer"),
     "merge": ("xlm.text.shard", "concatenate shards back into one file"),
+    "tables": ("xlm.report.cli", "regenerate the paper's Tables 1-5 from metrics.json records"),
+    "plots": ("xlm.report.cli", "plot training curves and XNLI accuracy as PNG files"),
     "bpe-sample": ("xlm.text.bpe", "sample BPE training sentences over languages, q ∝ p^alpha"),
     "bpe-learn": ("xlm.text.bpe", "learn BPE codes with fastBPE"),
     "bpe-vocab": ("xlm.text.bpe", "count the BPE vocabulary of BPE'd training text"),
@@ -38,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (module_name, help_text) in COMMANDS.items():
+    for name, (_module, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
     return parser
 

@@ -1,0 +1,151 @@
+"""One registry of per-language tokenizers, as the XLM paper prepared its data (5.2).
+
+Every language first gets Moses' character normalisation (replace unicode punctuation,
+normalise punctuation, remove non-printing characters). Then:
+- Thai: PyThaiNLP word segmentation (`newmm`, dictionary-based, offline);
+- Japanese: KyTea word segmentation with a model file;
+- Chinese: jieba (the paper's Stanford segmenter needs Java and a download);
+- everything else: the Moses tokenizer (sacremoses) with the language's rules, or
+  English rules with a warning when Moses has none for it;
+- Romanian additionally: s/t-comma normalisation and diacritic removal (XLM's MT recipe).
+Optional lowercasing and accent removal come last (the XNLI-15 models used both).
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import shutil
+import tempfile
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from sacremoses import MosesPunctNormalizer, MosesTokenizer
+from sacremoses.corpus import NonbreakingPrefixes
+
+from xlm.errors import UserError
+
+log = logging.getLogger(__name__)
+
+Tokenizer = Callable[[str], str]
+SEGMENTED_LANGUAGES = {"th", "ja", "zh"}
+
+
+@dataclass(frozen=True)
+class TokenizerOptions:
+    """The settings that shape tokenized text (the `tokenize` section of the config)."""
+
+    lowercase: bool = False
+    remove_accents: bool = False
+    romanian_normalize: bool = True
+    romanian_remove_diacritics: bool = True
+    kytea_model: str | None = None
+    thai_engine: str = "newmm"
+    chinese_segmenter: str = "jieba"
+
+
+@lru_cache(maxsize=1)
+def moses_languages() -> frozenset[str]:
+    """ISO codes for which Moses (sacremoses) ships language-specific rules."""
+    return frozenset(NonbreakingPrefixes().available_langs.values())
+
+
+def moses_rules_for(lang: str) -> str:
+    """The language whose Moses rules tokenize `lang`: itself, or English with a warning."""
+    if lang in moses_languages():
+        return lang
+    log.warning("no Moses rules for language '%s': tokenizing it with English rules", lang)
+    return "en"
+
+
+def normalize_romanian(text: str) -> str:
+    """Cedilla s/t to comma-below s/t (wmt16-scripts normalise-romanian.py)."""
+    return text.translate(str.maketrans("\u015e\u015f\u0162\u0163", "\u0218\u0219\u021a\u021b"))
+
+
+ROMANIAN_DIACRITICS = str.maketrans("\u0218\u0219\u021a\u021b\u0102\u0103\u00c2\u00e2\u00ce\u00ee",
+                                    "SsTtAaAaIi")
+
+
+def remove_romanian_diacritics(text: str) -> str:
+    """ș ț ă â î to s t a a i (wmt16-scripts remove-diacritics.py)."""
+    return text.translate(ROMANIAN_DIACRITICS)
+
+
+def strip_accents(text: str) -> str:
+    """Drop combining marks after NFD decomposition (XLM's lowercase_and_remove_accent)."""
+    decomposed = unicodedata.normalize("NFD", text)
+    return "".join(char for char in decomposed if unicodedata.category(char) != "Mn")
+
+
+def load_kytea(model_path: str | None):
+    """A KyTea word segmenter; a gzipped model is unpacked once beside itself."""
+    import Mykytea
+
+    if not model_path:
+        raise UserError("tokenize.kytea_model: Japanese needs a KyTea model file; set it")
+    path = Path(model_path)
+    if not path.is_file():
+        raise UserError(f"{path}: KyTea model not found; fix tokenize.kytea_model")
+    if path.suffix != ".gz":
+        return Mykytea.Mykytea(f"-model {path} -notags")
+    # KyTea reads the whole model at start-up, so a gzipped one is unpacked to a
+    # temporary file that is removed once loaded.
+    with tempfile.NamedTemporaryFile(suffix=".bin") as unpacked:
+        with gzip.open(path, "rb") as src:
+            shutil.copyfileobj(src, unpacked)
+        unpacked.flush()
+        return Mykytea.Mykytea(f"-model {unpacked.name} -notags")
+
+
+def make_segmenter(lang: str, options: TokenizerOptions) -> Tokenizer:
+    """Word segmentation for scripts written without spaces."""
+    if lang == "th":
+        from pythainlp.tokenize import word_tokenize
+
+        engine = options.thai_engine
+        return lambda text: " ".join(
+            t for t in word_tokenize(text, engine=engine, keep_whitespace=False) if t.strip()
+        )
+    if lang == "ja":
+        kytea = load_kytea(options.kytea_model)
+        return lambda text: " ".join(t for t in kytea.getWS(text) if t.strip())
+    if lang == "zh":
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)
+        return lambda text: " ".join(t for t in jieba.cut(text) if t.strip())
+    raise ValueError(lang)
+
+
+def get_tokenizer(lang: str, options: TokenizerOptions | None = None) -> Tokenizer:
+    """Return a function from one raw line to one line of space-separated tokens."""
+    options = options or TokenizerOptions()
+    rules = lang if lang in SEGMENTED_LANGUAGES else moses_rules_for(lang)
+    normalizer = MosesPunctNormalizer(
+        lang=rules, pre_replace_unicode_punct=True, post_remove_control_chars=True
+    )
+    steps: list[Tokenizer] = [normalizer.normalize]
+    if lang == "ro" and options.romanian_normalize:
+        steps.append(normalize_romanian)
+    if lang == "ro" and options.romanian_remove_diacritics:
+        steps.append(remove_romanian_diacritics)
+    if lang in SEGMENTED_LANGUAGES:
+        steps.append(make_segmenter(lang, options))
+    else:
+        moses = MosesTokenizer(lang=rules)
+        steps.append(lambda text: moses.tokenize(text, escape=False, return_str=True))
+    if options.lowercase:
+        steps.append(str.lower)
+    if options.remove_accents:
+        steps.append(strip_accents)
+
+    def tokenize(line: str) -> str:
+        for step in steps:
+            line = step(line)
+        return " ".join(line.split())
+
+    return tokenize
