@@ -13,9 +13,14 @@ configfile: "config.yaml"
 include: "rules/common.smk"
 include: "rules/wiki.smk"
 include: "rules/tokenize.smk"
+include: "rules/bpe.smk"
+include: "rules/binarize.smk"
+include: "rules/parallel.smk"
+include: "rules/task_data.smk"
 
 
 rule all:
     default_target: True
     input:
         rules.text.input,
+        rules.data.input,

@@ -40,8 +40,11 @@ class PairStats:
 
 
 def binarize_pair(vocab: Path, sources: tuple[Path, Path], prefixes: tuple[Path, Path],
-                  max_len: int | None) -> PairStats:
-    """Binarize the two sides of a parallel corpus, dropping empty or too-long pairs."""
+                  max_len: int | None, keep_all: bool = False) -> PairStats:
+    """Binarize the two sides of a parallel corpus, dropping empty or too-long pairs.
+
+    `keep_all` keeps every pair (test sets: line i must stay line i of the references).
+    """
     for source in sources:
         if not Path(source).is_file():
             raise UserError(f"{source}: BPE'd parallel text not found; run its bpe rule")
@@ -57,10 +60,10 @@ def binarize_pair(vocab: Path, sources: tuple[Path, Path], prefixes: tuple[Path,
         pairs = progress(zip(left, right, strict=True), desc="binarize pair", total=counts[0])
         for number, (line0, line1) in enumerate(pairs, start=1):
             len0, len1 = len(line0.split()), len(line1.split())
-            if len0 == 0 or len1 == 0:
+            if not keep_all and (len0 == 0 or len1 == 0):
                 stats.dropped_empty += 1
                 continue
-            if max_len is not None and max(len0, len1) > max_len:
+            if not keep_all and max_len is not None and max(len0, len1) > max_len:
                 stats.dropped_long += 1
                 continue
             writer0.add_line(line0, number)
@@ -92,7 +95,10 @@ def add_binarize_pair_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar=("SRC_PREFIX", "TGT_PREFIX"), help="dataset prefixes")
     parser.add_argument("--max-len", type=int, default=None,
                         help="drop pairs with a side longer than this many BPE tokens")
+    parser.add_argument("--keep-all", action="store_true",
+                        help="keep every pair, empty or long (test sets; still checks alignment)")
 
 
 def run_binarize_pair(args: argparse.Namespace) -> None:
-    binarize_pair(args.vocab, tuple(args.input), tuple(args.output), args.max_len)
+    binarize_pair(args.vocab, tuple(args.input), tuple(args.output), args.max_len,
+                  args.keep_all)

@@ -5,9 +5,9 @@ Two layouts are read, plain or gzipped:
   the text in `sentence1`/`sentence2` and the label in `gold_label`; rows of other
   languages are skipped;
 - simple per-language TSVs with the header `premise hypothesis label`.
-The outputs are line-aligned: `.s1` premises, `.s2` hypotheses (raw text, tokenized
-and BPE'd next like any text of the language), and `.label` with one label word per
-line. `load_labels` turns a label file into ids in the order of `LABELS`.
+The three outputs are line-aligned: premises and hypotheses (raw text, tokenized and
+BPE'd next like any text of the language) and one label word per line.
+`load_labels` turns a label file into ids in the order of `LABELS`.
 """
 
 from __future__ import annotations
@@ -71,10 +71,11 @@ def read_pairs(path: Path, lang: str) -> list[tuple[str, str, str]]:
     return rows
 
 
-def write_pairs(rows: list[tuple[str, str, str]], prefix: str) -> None:
-    """Write `prefix.s1`, `prefix.s2` (text) and `prefix.label`, line-aligned."""
-    for column, suffix in enumerate(("s1", "s2", "label")):
-        with atomic_open(f"{prefix}.{suffix}") as out:
+def write_pairs(rows: list[tuple[str, str, str]], premises: Path, hypotheses: Path,
+                labels: Path) -> None:
+    """Write premises, hypotheses (text) and labels to three line-aligned files."""
+    for column, path in enumerate((premises, hypotheses, labels)):
+        with atomic_open(path) as out:
             for row in rows:
                 out.write(row[column] + "\n")
 
@@ -92,12 +93,13 @@ def load_labels(path: str | Path) -> np.ndarray:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", type=Path, required=True, help="XNLI/MultiNLI TSV (.gz ok)")
     parser.add_argument("--lang", required=True, help="language to keep (XNLI 1.0 layout)")
-    parser.add_argument("--output", required=True,
-                        help="prefix: writes PREFIX.s1, PREFIX.s2, PREFIX.label")
+    parser.add_argument("--premises", type=Path, required=True, help="output: one per line")
+    parser.add_argument("--hypotheses", type=Path, required=True, help="output: one per line")
+    parser.add_argument("--labels", type=Path, required=True, help="output: label words")
 
 
 def run(args: argparse.Namespace) -> None:
     rows = read_pairs(args.input, args.lang)
-    write_pairs(rows, args.output)
+    write_pairs(rows, args.premises, args.hypotheses, args.labels)
     counts = {label: sum(r[2] == label for r in rows) for label in LABELS}
     log.info("%s (%s): %d pairs, labels %s", args.input, args.lang, len(rows), counts)

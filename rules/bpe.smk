@@ -1,0 +1,118 @@
+# Shared BPE (paper 3.1): codes learned with fastBPE on sentences sampled from every
+# language with q_i ∝ p_i^alpha, the vocabulary counted on the BPE'd training text of all
+# languages; or released codes and vocabulary given in config (then nothing is learned).
+#
+#   data/bpe/sample.txt          the sampled sentences (per-language counts in the log)
+#   data/bpe/codes  data/bpe/vocab
+#   data/bpe/{lang}.{split}.txt  monolingual text after BPE
+#   data/{kind}/bpe/{name}.txt   parallel, XNLI and MT text after BPE (kind: para|xnli|mt)
+
+BPE_SETTINGS = config["bpe"]
+if bool(BPE_SETTINGS["codes"]) != bool(BPE_SETTINGS["vocab"]):
+    sys.exit("error: config.yaml: set both bpe.codes and bpe.vocab (released files), "
+             "or neither (learn them)")
+LEARN_BPE = not BPE_SETTINGS["codes"]
+BPE_CODES = "data/bpe/codes" if LEARN_BPE else BPE_SETTINGS["codes"]
+BPE_VOCAB = "data/bpe/vocab" if LEARN_BPE else BPE_SETTINGS["vocab"]
+
+
+wildcard_constraints:
+    kind=r"para|xnli|mt",
+
+
+def bpe_apply_inputs(wildcards):
+    """Codes, and the vocabulary only when it is given (a learned one is counted on BPE'd
+    text, so applying cannot wait for it)."""
+    return {"codes": BPE_CODES} if LEARN_BPE else {"codes": BPE_CODES, "vocab": BPE_VOCAB}
+
+
+def bpe_vocab_flag(wildcards, input):
+    return f"--vocab {shlex.quote(str(input.vocab))}" if "vocab" in input.keys() else ""
+
+
+if LEARN_BPE:
+
+    rule bpe_sample:
+        """The BPE training sentences: q_i ∝ p_i^alpha over the languages' train splits."""
+        input:
+            expand("data/tok/{lang}.train.txt", lang=LANGUAGES),
+        output:
+            temp("data/bpe/sample.txt"),
+        params:
+            alpha=BPE_SETTINGS["alpha"],
+            sample_sentences=BPE_SETTINGS["sample_sentences"],
+            seed=BPE_SETTINGS["seed"],
+            inputs=lambda wildcards, input: " ".join(
+                f"{lang}={shlex.quote(path)}" for lang, path in zip(LANGUAGES, input)
+            ),
+        log:
+            "logs/bpe/sample.log",
+        shell:
+            "{XLM} bpe-sample --input {params.inputs} --output {output:q}"
+            " --alpha {params.alpha} --sentences {params.sample_sentences}"
+            " --seed {params.seed} > {log:q} 2>&1"
+
+    rule bpe_learn:
+        """fastBPE learnbpe on the sample."""
+        input:
+            "data/bpe/sample.txt",
+        output:
+            "data/bpe/codes",
+        params:
+            n_codes=BPE_SETTINGS["n_codes"],
+        log:
+            "logs/bpe/learn.log",
+        benchmark:
+            "benchmarks/bpe/learn.tsv"
+        shell:
+            "{XLM} bpe-learn --input {input:q} --codes {params.n_codes} --output {output:q}"
+            " > {log:q} 2>&1"
+
+    rule bpe_vocab:
+        """fastBPE getvocab on the BPE'd training text of all languages, capped."""
+        input:
+            expand("data/bpe/{lang}.train.txt", lang=LANGUAGES),
+        output:
+            "data/bpe/vocab",
+        params:
+            max_vocab=BPE_SETTINGS["max_vocab"],
+        log:
+            "logs/bpe/vocab.log",
+        shell:
+            "{XLM} bpe-vocab --input {input:q} --output {output:q}"
+            " --max-vocab {params.max_vocab} > {log:q} 2>&1"
+
+
+rule bpe_apply:
+    """Codes applied to a language's tokenized split (fastBPE binding, worker processes)."""
+    input:
+        unpack(bpe_apply_inputs),
+        text="data/tok/{lang}.{split}.txt",
+    output:
+        "data/bpe/{lang}.{split}.txt",
+    params:
+        vocab=bpe_vocab_flag,
+    threads: 2
+    log:
+        "logs/bpe/apply/{lang}.{split}.log",
+    benchmark:
+        "benchmarks/bpe/apply/{lang}.{split}.tsv"
+    shell:
+        "{XLM} bpe-apply --codes {input.codes:q} {params.vocab} --input {input.text:q}"
+        " --output {output:q} --processes {threads} > {log:q} 2>&1"
+
+
+rule bpe_apply_task:
+    """The same for parallel, XNLI and MT text."""
+    input:
+        unpack(bpe_apply_inputs),
+        text="data/{kind}/tok/{name}.txt",
+    output:
+        "data/{kind}/bpe/{name}.txt",
+    params:
+        vocab=bpe_vocab_flag,
+    log:
+        "logs/bpe/apply_{kind}/{name}.log",
+    shell:
+        "{XLM} bpe-apply --codes {input.codes:q} {params.vocab} --input {input.text:q}"
+        " --output {output:q} > {log:q} 2>&1"

@@ -1,0 +1,108 @@
+# Parallel corpora (TLM and MT): each side tokenized and BPE'd like its language, then
+# both sides binarized together, dropping pairs with an empty side (every split) or a side
+# longer than parallel.max_len BPE tokens (train split).
+#
+#   data/para/download/{pair}.{split}.{lang}.txt   sources given as URLs
+#   data/para/tok/{pair}.{split}.{lang}.txt        tokenized (then data/para/bpe/...)
+#   data/bin/{pair}.{lang}.{split}.{bin,idx}       binarized sides, line-aligned
+
+PARALLEL = config["parallel"]
+
+
+def check_pair_sides(section, pairs):
+    """Each split of pair l1-l2 must name exactly the files of l1 and l2."""
+    for pair, splits in pairs.items():
+        for split, sides in splits.items():
+            if sorted(sides) != sorted(pair.split("-")):
+                sys.exit(f"error: config.yaml: key '{section}.pairs.{pair}.{split}' names "
+                         f"sides {sorted(sides)}; give one file for each of {pair.split('-')}")
+
+
+check_pair_sides("parallel", PARALLEL["pairs"])
+
+
+def is_url(source):
+    return source.startswith(("http://", "https://"))
+
+
+def parallel_source(pair, split, lang):
+    """A side's file: the configured path, or where its URL is downloaded to."""
+    source = PARALLEL["pairs"][pair][split][lang]
+    return f"data/para/download/{pair}.{split}.{lang}.txt" if is_url(source) else source
+
+
+def parallel_datasets():
+    """Every binarized side of every configured pair and split."""
+    return [
+        f"data/bin/{pair}.{lang}.{split}.{ext}"
+        for pair, splits in PARALLEL["pairs"].items()
+        for split in splits
+        for lang in pair.split("-")
+        for ext in ("bin", "idx")
+    ]
+
+
+wildcard_constraints:
+    pair=r"[a-z]{2,3}-[a-z]{2,3}",
+    l1=r"[a-z]{2,3}",
+    l2=r"[a-z]{2,3}",
+
+
+localrules:
+    download_parallel,
+
+
+rule download_parallel:
+    """A side given as an http(s) URL (e.g. an OPUS corpus side, plain text)."""
+    output:
+        "data/para/download/{pair}.{split}.{lang}.txt",
+    params:
+        url=lambda wildcards: PARALLEL["pairs"][wildcards.pair][wildcards.split][wildcards.lang],
+    log:
+        "logs/parallel/download/{pair}.{split}.{lang}.log",
+    shell:
+        "{XLM} download --url {params.url:q} --output {output:q} > {log:q} 2>&1"
+
+
+rule tokenize_parallel:
+    """One side through its language's tokenizer."""
+    input:
+        unpack(tokenizer_inputs),
+        text=lambda wildcards: parallel_source(wildcards.pair, wildcards.split, wildcards.lang),
+    output:
+        "data/para/tok/{pair}.{split}.{lang}.txt",
+    params:
+        options=tokenizer_options,
+    log:
+        "logs/parallel/tokenize/{pair}.{split}.{lang}.log",
+    shell:
+        "{XLM} tokenize --lang {wildcards.lang} --input {input.text:q} --output {output:q}"
+        " {params.options} > {log:q} 2>&1"
+
+
+rule binarize_parallel:
+    """Both sides at once, so that dropping a pair keeps them aligned (counts in the log)."""
+    input:
+        src="data/para/bpe/{l1}-{l2}.{split}.{l1}.txt",
+        tgt="data/para/bpe/{l1}-{l2}.{split}.{l2}.txt",
+        vocab=BPE_VOCAB,
+    output:
+        multiext("data/bin/{l1}-{l2}.{l1}.{split}", ".bin", ".idx"),
+        multiext("data/bin/{l1}-{l2}.{l2}.{split}", ".bin", ".idx"),
+    params:
+        max_len=lambda wildcards: (
+            f"--max-len {PARALLEL['max_len']}" if wildcards.split == "train" else ""
+        ),
+    log:
+        "logs/parallel/binarize/{l1}-{l2}.{split}.log",
+    shell:
+        "{XLM} binarize-pair --vocab {input.vocab:q} --input {input.src:q} {input.tgt:q}"
+        " --output data/bin/{wildcards.l1}-{wildcards.l2}.{wildcards.l1}.{wildcards.split}"
+        " data/bin/{wildcards.l1}-{wildcards.l2}.{wildcards.l2}.{wildcards.split}"
+        " {params.max_len} > {log:q} 2>&1"
+
+
+rule parallel:
+    """Target: every binarized parallel corpus of the config."""
+    input:
+        parallel_datasets(),

@@ -1,0 +1,147 @@
+# Evaluation data: XNLI (premise/hypothesis pairs with labels) and MT test sets, tokenized
+# and BPE'd like their languages, then binarized with every line kept.
+#
+#   data/xnli/raw/{split}.{s1,s2}.{lang}.txt        premises / hypotheses (xnli-extract)
+#   data/xnli/{lang}.{split}.{s1,s2}.{bin,idx}      binarized (train: English only)
+#   data/xnli/{lang}.{split}.label                  label words, line-aligned
+#   data/mt/{pair}.{lang}.{split}.{bin,idx}         binarized sides, every line kept
+#   data/mt/{pair}.{lang}.{split}.ref               the raw side, for detokenized BLEU
+
+XNLI = config["xnli"]
+MT_DATA = config["mt_data"]
+check_pair_sides("mt_data", MT_DATA["pairs"])
+XNLI_SPLITS = {"train": ["en"], "valid": XNLI["languages"], "test": XNLI["languages"]}
+
+
+wildcard_constraints:
+    part=r"s1|s2",
+
+
+def xnli_source(wildcards):
+    if wildcards.split == "train":
+        return XNLI["train"]
+    return XNLI[wildcards.split].format(lang=wildcards.lang)
+
+
+def xnli_datasets():
+    return [
+        path
+        for split, langs in XNLI_SPLITS.items()
+        for lang in langs
+        for path in [f"data/xnli/{lang}.{split}.label"]
+        + [f"data/xnli/{lang}.{split}.{part}.{ext}" for part in ("s1", "s2") for ext in ("bin", "idx")]
+    ]
+
+
+def mt_datasets():
+    return [
+        f"data/mt/{pair}.{lang}.{split}.{ext}"
+        for pair, splits in MT_DATA["pairs"].items()
+        for split in splits
+        for lang in pair.split("-")
+        for ext in ("bin", "idx", "ref")
+    ]
+
+
+rule xnli_extract:
+    """The language's rows of an XNLI file: premises, hypotheses, labels."""
+    input:
+        xnli_source,
+    output:
+        premises="data/xnli/raw/{split}.s1.{lang}.txt",
+        hypotheses="data/xnli/raw/{split}.s2.{lang}.txt",
+        labels="data/xnli/{lang}.{split}.label",
+    log:
+        "logs/xnli/extract/{lang}.{split}.log",
+    shell:
+        "{XLM} xnli-extract --input {input:q} --lang {wildcards.lang}"
+        " --premises {output.premises:q} --hypotheses {output.hypotheses:q}"
+        " --labels {output.labels:q} > {log:q} 2>&1"
+
+
+rule tokenize_xnli:
+    input:
+        unpack(tokenizer_inputs),
+        text="data/xnli/raw/{split}.{part}.{lang}.txt",
+    output:
+        "data/xnli/tok/{split}.{part}.{lang}.txt",
+    params:
+        options=tokenizer_options,
+    log:
+        "logs/xnli/tokenize/{split}.{part}.{lang}.log",
+    shell:
+        "{XLM} tokenize --lang {wildcards.lang} --input {input.text:q} --output {output:q}"
+        " {params.options} > {log:q} 2>&1"
+
+
+rule binarize_xnli:
+    input:
+        text="data/xnli/bpe/{split}.{part}.{lang}.txt",
+        vocab=BPE_VOCAB,
+    output:
+        multiext("data/xnli/{lang}.{split}.{part}", ".bin", ".idx"),
+    log:
+        "logs/xnli/binarize/{lang}.{split}.{part}.log",
+    shell:
+        "{XLM} binarize --vocab {input.vocab:q} --input {input.text:q}"
+        " --output data/xnli/{wildcards.lang}.{wildcards.split}.{wildcards.part} > {log:q} 2>&1"
+
+
+rule mt_reference:
+    """The raw side, kept as the reference for detokenized BLEU."""
+    input:
+        lambda wildcards: MT_DATA["pairs"][wildcards.pair][wildcards.split][wildcards.lang],
+    output:
+        "data/mt/{pair}.{lang}.{split}.ref",
+    log:
+        "logs/mt/reference/{pair}.{lang}.{split}.log",
+    shell:
+        "(cp {input:q} {output:q}.tmp && mv {output:q}.tmp {output:q}) > {log:q} 2>&1"
+
+
+rule tokenize_mt:
+    input:
+        unpack(tokenizer_inputs),
+        text="data/mt/{pair}.{lang}.{split}.ref",
+    output:
+        "data/mt/tok/{pair}.{split}.{lang}.txt",
+    params:
+        options=tokenizer_options,
+    log:
+        "logs/mt/tokenize/{pair}.{split}.{lang}.log",
+    shell:
+        "{XLM} tokenize --lang {wildcards.lang} --input {input.text:q} --output {output:q}"
+        " {params.options} > {log:q} 2>&1"
+
+
+rule binarize_mt:
+    """Both sides, every line kept (line i stays line i of the reference); the sides must
+    have the same number of lines."""
+    input:
+        src="data/mt/bpe/{l1}-{l2}.{split}.{l1}.txt",
+        tgt="data/mt/bpe/{l1}-{l2}.{split}.{l2}.txt",
+        vocab=BPE_VOCAB,
+    output:
+        multiext("data/mt/{l1}-{l2}.{l1}.{split}", ".bin", ".idx"),
+        multiext("data/mt/{l1}-{l2}.{l2}.{split}", ".bin", ".idx"),
+    log:
+        "logs/mt/binarize/{l1}-{l2}.{split}.log",
+    shell:
+        "{XLM} binarize-pair --keep-all --vocab {input.vocab:q} --input {input.src:q}"
+        " {input.tgt:q} --output data/mt/{wildcards.l1}-{wildcards.l2}.{wildcards.l1}.{wildcards.split}"
+        " data/mt/{wildcards.l1}-{wildcards.l2}.{wildcards.l2}.{wildcards.split} > {log:q} 2>&1"
+
+
+rule task_data:
+    """Target: XNLI and MT evaluation data."""
+    input:
+        xnli_datasets(),
+        mt_datasets(),
+
+
+rule data:
+    """Target: codes, vocabulary and every binarized dataset of the config."""
+    input:
+        rules.binarize_text.input,
+        rules.parallel.input,
+        rules.task_data.input,
