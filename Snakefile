@@ -8,6 +8,7 @@ min_version("9.0")
 
 
 configfile: "config.yaml"
+report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
@@ -17,6 +18,7 @@ include: "rules/bpe.smk"
 include: "rules/binarize.smk"
 include: "rules/parallel.smk"
 include: "rules/task_data.smk"
+include: "rules/tables.smk"  # last: it reads the `all` rule and the other rules
 
 
 rule all:
@@ -24,3 +26,5 @@ rule all:
     input:
         rules.text.input,
         rules.data.input,
+        rules.tables.output,
+        rules.plots.input,

@@ -1,63 +1,21 @@
 # Tables, plots and the report: pure functions of the run's metrics.json and train.jsonl.
 #
 #   snakemake tables    results/tables/table{1..5}_*.{md,csv,tex}
-#   snakemake plots     results/plots/**/curves.png and results/plots/xnli_accuracy.png
+#   snakemake plots     results/plots/{run}/curves.png and results/plots/xnli_accuracy.png
 #   snakemake --report report.html    the tables and plots with captions (report/*.rst)
 #
-# Inputs are every results/**/metrics.json that exists now, plus the metrics.json and
-# train.jsonl files the `all` rule asks for (each stage lists its own there, so on a fresh
-# `make run` the tables wait for the tasks). After a finished run everything upstream is
-# up to date, so `snakemake tables` only re-renders (about a second). Snakemake still
-# reruns a stage whose own inputs or params changed since; to redraw from the files as they
-# are, whatever their state, run the command directly: `python -m xlm tables`.
+# Inputs are every results/**/metrics.json that exists now plus the metrics.json files the
+# `all` rule asks for (each stage lists its own there, so on a fresh `make run` the tables
+# wait for the tasks); see xlm/report/run_files.py. After a finished run everything
+# upstream is up to date, so `snakemake tables` only re-renders (a second or two), and not
+# even that when no metrics.json changed. Snakemake still reruns a stage whose own inputs
+# or params changed since; to redraw from the files as they are, whatever their state,
+# run the command itself: `xlm tables results --out-dir results/tables`.
 
-import glob
 import os
 
+from xlm.report.run_files import run_curve_plots, run_metrics
 from xlm.report.tables import TABLE_NAMES
-
-TABLE_FORMATS = ["md", "csv", "tex"]
-PAPER_RESULTS = "xlm/report/paper_results.yaml"
-
-
-def all_targets():
-    """The plain file targets of the `all` rule (functions and flags left out)."""
-    try:
-        targets = rules.all.input
-    except AttributeError:
-        return []
-    return [str(target) for target in targets if isinstance(target, str)]
-
-
-def run_metrics(wildcards=None):
-    """Every metrics.json of the run: those on disk and those the `all` rule asks for."""
-    existing = glob.glob("results/**/metrics.json", recursive=True)
-    declared = [path for path in all_targets() if path.endswith("metrics.json")]
-    return sorted(set(existing) | set(declared))
-
-
-def producible(path):
-    """Whether a rule of this workflow can make `path` (so the plot can wait for it)."""
-    return any(rule.is_producer(path) for rule in workflow.rules if rule.name != "plot_curves")
-
-
-def run_train_logs():
-    """Every train.jsonl of the run: on disk, asked for by `all`, or made beside a metrics.json."""
-    logs = set(glob.glob("results/**/train.jsonl", recursive=True))
-    logs.update(path for path in all_targets() if path.endswith("train.jsonl"))
-    for metrics in run_metrics():
-        sibling = os.path.join(os.path.dirname(metrics), "train.jsonl")
-        if sibling not in logs and producible(sibling):
-            logs.add(sibling)
-    return sorted(log for log in logs if not log.startswith("results/plots/"))
-
-
-def curve_plots(wildcards=None):
-    """One curves.png per training run: results/{run}/train.jsonl -> results/plots/{run}/."""
-    return [
-        "results/plots/" + log[len("results/"):-len("train.jsonl")] + "curves.png"
-        for log in run_train_logs()
-    ]
 
 
 localrules:
@@ -68,9 +26,10 @@ localrules:
 
 
 rule tables:
+    """Tables 1-5 as Markdown, CSV and LaTeX, with the paper's numbers as reference rows."""
     input:
-        metrics=run_metrics,
-        references=PAPER_RESULTS,
+        metrics=lambda wildcards: run_metrics(workflow),
+        references="xlm/report/paper_results.yaml",
     output:
         md=expand("results/tables/{name}.md", name=TABLE_NAMES),
         tex=expand("results/tables/{name}.tex", name=TABLE_NAMES),
@@ -83,14 +42,19 @@ rule tables:
             )
             for name in TABLE_NAMES
         ],
+    params:
+        out_dir=lambda wildcards, output: os.path.dirname(output.md[0]),
+    conda:
+        PREPROCESS_ENV
     log:
         "logs/tables/tables.log",
     shell:
-        "{XLM} tables {input.metrics} --references {input.references}"
-        " --out-dir results/tables 2> {log}"
+        "xlm tables {input.metrics:q} --references {input.references:q}"
+        " --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule plot_curves:
+    """Loss, perplexity, lr and tokens/s against step of one training run."""
     input:
         "results/{run}/train.jsonl",
     output:
@@ -100,15 +64,18 @@ rule plot_curves:
             category="Training curves",
             labels={"run": "{run}"},
         ),
+    conda:
+        PREPROCESS_ENV
     log:
         "logs/plots/{run}/curves.log",
     shell:
-        "{XLM} plots curves {input} --output {output} --title {wildcards.run:q} 2> {log}"
+        "xlm plots curves {input:q} --output {output:q} --title {wildcards.run:q} > {log:q} 2>&1"
 
 
 rule plot_xnli:
+    """XNLI test accuracy per language, ours beside the paper's."""
     input:
-        metrics=run_metrics,
+        metrics=lambda wildcards: run_metrics(workflow),
     output:
         report(
             "results/plots/xnli_accuracy.png",
@@ -116,13 +83,16 @@ rule plot_xnli:
             category="XNLI",
             labels={"figure": "accuracy per language"},
         ),
+    conda:
+        PREPROCESS_ENV
     log:
         "logs/plots/xnli_accuracy.log",
     shell:
-        "{XLM} plots xnli {input.metrics} --output {output} 2> {log}"
+        "xlm plots xnli {input.metrics:q} --output {output:q} > {log:q} 2>&1"
 
 
 rule plots:
+    """Every plot of the run."""
     input:
-        curve_plots,
-        "results/plots/xnli_accuracy.png",
+        lambda wildcards: run_curve_plots(workflow),
+        rules.plot_xnli.output,
