@@ -50,12 +50,13 @@ def validate_config(config: dict[str, Any], source: str = "config.yaml",
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         raise UserError(f"{source}: {describe(errors[0])}; fix it and run again")
-    unknown = [lang for lang in config.get("wiki", {}).get("local", {})
-               if lang not in config["languages"]]
-    if unknown:
-        raise UserError(
-            f"{source}: key 'wiki.local.{unknown[0]}' names a language not in 'languages'"
-        )
+    for section, mapping in (("wiki.local", config["wiki"]["local"]),
+                             ("local_text", config["local_text"])):
+        for lang in mapping:
+            if lang not in config["languages"]:
+                raise UserError(
+                    f"{source}: key '{section}.{lang}' names a language not in 'languages'"
+                )
 
 
 def config_hash(config: dict[str, Any]) -> str:
