@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bpe-apply": ("xlm.text.bpe", "apply BPE codes to text files, in parallel"),
     "binarize": ("xlm.data.binarize", "binarize BPE'd text into .bin/.idx datasets"),
     "binarize-pair": ("xlm.data.binarize", "binarize a parallel corpus, dropping bad pairs"),
+    "pretrain": ("xlm.train.pretrain", "pretrain a CLM/MLM/TLM model (resumable, distributed)"),
     "xnli-extract": ("xlm.data.xnli", "read XNLI TSVs into premise/hypothesis/label files"),
 }
 
