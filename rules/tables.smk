@@ -4,17 +4,19 @@
 #   snakemake plots     results/plots/{run}/curves.png and results/plots/xnli_accuracy.png
 #   snakemake --report report.html    the tables and plots with captions (report/*.rst)
 #
-# Inputs are every results/**/metrics.json that exists now plus the metrics.json files the
-# `all` rule asks for (each stage lists its own there, so on a fresh `make run` the tables
-# wait for the tasks); see xlm/report/run_files.py. After a finished run everything
-# upstream is up to date, so `snakemake tables` only re-renders (a second or two), and not
-# even that when no metrics.json changed. Snakemake still reruns a stage whose own inputs
-# or params changed since; to redraw from the files as they are, whatever their state,
-# run the command itself: `xlm tables results --out-dir results/tables`.
+# The tables read every results/**/metrics.json. Those the `all` rule asks for (each stage
+# lists its own there) are inputs, so on a fresh `make run` the tables wait for the tasks;
+# files no rule can make are inputs too; files a rule could make but `all` does not ask
+# for (stale ones) are read without being inputs, so they are never rebuilt (see
+# xlm/report/run_files.py). After a finished run everything upstream is up to date, so
+# `snakemake tables` only re-renders (a second or two), and not even that when no
+# metrics.json changed. Snakemake still reruns a stage whose own inputs or params changed
+# since; to redraw from the files as they are, whatever their state, run the command
+# itself: `xlm tables results --out-dir results/tables`.
 
 import os
 
-from xlm.report.run_files import run_curve_plots, run_metrics
+from xlm.report.run_files import curve_plots, fingerprint, metrics_inputs, stale_metrics
 from xlm.report.tables import TABLE_NAMES
 
 
@@ -28,7 +30,7 @@ localrules:
 rule tables:
     """Tables 1-5 as Markdown, CSV and LaTeX, with the paper's numbers as reference rows."""
     input:
-        metrics=lambda wildcards: run_metrics(workflow),
+        metrics=lambda wildcards: metrics_inputs(workflow),
         references="xlm/report/paper_results.yaml",
     output:
         md=expand("results/tables/{name}.md", name=TABLE_NAMES),
@@ -43,13 +45,15 @@ rule tables:
             for name in TABLE_NAMES
         ],
     params:
+        stale=lambda wildcards: stale_metrics(workflow),
+        stale_content=lambda wildcards: fingerprint(stale_metrics(workflow)),
         out_dir=lambda wildcards, output: os.path.dirname(output.md[0]),
     conda:
         PREPROCESS_ENV
     log:
         "logs/tables/tables.log",
     shell:
-        "xlm tables {input.metrics:q} --references {input.references:q}"
+        "xlm tables {input.metrics:q} {params.stale:q} --references {input.references:q}"
         " --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
@@ -75,7 +79,10 @@ rule plot_curves:
 rule plot_xnli:
     """XNLI test accuracy per language, ours beside the paper's."""
     input:
-        metrics=lambda wildcards: run_metrics(workflow),
+        metrics=lambda wildcards: metrics_inputs(workflow),
+    params:
+        stale=lambda wildcards: stale_metrics(workflow),
+        stale_content=lambda wildcards: fingerprint(stale_metrics(workflow)),
     output:
         report(
             "results/plots/xnli_accuracy.png",
@@ -88,11 +95,11 @@ rule plot_xnli:
     log:
         "logs/plots/xnli_accuracy.log",
     shell:
-        "xlm plots xnli {input.metrics:q} --output {output:q} > {log:q} 2>&1"
+        "xlm plots xnli {input.metrics:q} {params.stale:q} --output {output:q} > {log:q} 2>&1"
 
 
 rule plots:
     """Every plot of the run."""
     input:
-        lambda wildcards: run_curve_plots(workflow),
+        lambda wildcards: curve_plots(workflow),
         rules.plot_xnli.output,

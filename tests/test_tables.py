@@ -230,20 +230,66 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_snakemake_tables_reruns_nothing_once_built(tmp_path, repo):
-    """rules/tables.smk in a tiny workflow: builds once, then is up to date (dry run)."""
-    snakemake = Path(sys.executable).with_name("snakemake")
-    (tmp_path / "xlm").symlink_to(repo / "xlm")
-    write_metrics(tmp_path / "results" / "mlm" / "xnli" / "metrics.json",
-                  [rec("xnli", "mlm", "en", "acc", 70.0)])
-    (tmp_path / "Snakefile").write_text(
-        f'PREPROCESS_ENV = "../envs/preprocess.yaml"\ninclude: "{repo}/rules/tables.smk"\n'
-        "rule all:\n    input: rules.tables.output\n", encoding="utf-8")
+WORKFLOW = r'''
+PREPROCESS_ENV = "../envs/preprocess.yaml"
+config["models"] = {"mlm": 1}
+include: "rules/tables.smk"
+
+rule fake_xnli:
+    output: "results/{model}/xnli/metrics.json", "results/{model}/xnli/train.jsonl"
+    params: setting=lambda wc: config["models"][wc.model]  # KeyError for a stale model
+    log: "logs/fake_{model}.log"
+    shell:
+        "echo '[{{\"task\": \"xnli\", \"model\": \"{wildcards.model}\", \"split\": \"test\","
+        " \"lang\": \"en\", \"metric\": \"acc\", \"value\": 70.0}}]' > {output[0]}"
+        " && echo '{{\"step\": 1, \"loss\": 2.0, \"lr\": 0.1}}' > {output[1]}"
+
+rule all:
+    input: rules.tables.output, rules.plots.input, "results/mlm/xnli/metrics.json"
+'''
+
+
+def test_snakemake_tables_waits_for_tasks_then_reruns_nothing(tmp_path, repo):
+    """rules/tables.smk in a tiny workflow: declared metrics are waited for, hand-made and
+    stale ones are read without rebuilding anything, and a second run does nothing."""
+    for name in ("xlm", "rules", "report", "envs"):
+        (tmp_path / name).symlink_to(repo / name)
+    (tmp_path / "Snakefile").write_text(WORKFLOW, encoding="utf-8")
+    write_metrics(tmp_path / "results/old/xnli/metrics.json",  # stale: "old" not in config
+                  [rec("xnli", "old", "fr", "acc", 55.0)])
+    write_metrics(tmp_path / "results/hand/lm/metrics.json",  # no rule makes it
+                  [rec("lm", "hand", "ne", "ppl", 123.0, languages=["ne"])])
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    command = [str(snakemake), "--cores", "1", "tables"]
-    subprocess.run(command, cwd=tmp_path, env=env, check=True, capture_output=True)
-    assert "| mlm |" in (tmp_path / "results/tables/table1_xnli.md").read_text(encoding="utf-8")
-    dry = subprocess.run([*command, "-n"], cwd=tmp_path, env=env, check=True,
-                         capture_output=True, text=True)
-    assert "Nothing to be done" in dry.stdout + dry.stderr
+    snakemake = [str(Path(sys.executable).with_name("snakemake")), "--cores", "1"]
+
+    def run(*args: str) -> str:
+        done = subprocess.run([*snakemake, *args], cwd=tmp_path, env=env, capture_output=True,
+                              text=True)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout + done.stderr
+
+    run("all")
+    table1 = (tmp_path / "results/tables/table1_xnli.md").read_text(encoding="utf-8")
+    assert "| mlm | zero-shot | 70.0 |" in table1 and "| old | zero-shot | – | 55.0 |" in table1
+    assert "| hand | ne | 123.0 |" in (tmp_path / "results/tables/table4_lm.md").read_text()
+    assert (tmp_path / "results/plots/mlm/xnli/curves.png").exists()
+    assert (tmp_path / "results/plots/xnli_accuracy.png").exists()
+    assert "Nothing to be done" in run("tables", "plots", "-n")
+    write_metrics(tmp_path / "results/old/xnli/metrics.json",
+                  [rec("xnli", "old", "fr", "acc", 56.0)])
+    assert "fake_xnli" not in run("tables")
+    table1 = (tmp_path / "results/tables/table1_xnli.md").read_text(encoding="utf-8")
+    assert "| old | zero-shot | – | 56.0 |" in table1
     shutil.rmtree(tmp_path / ".snakemake", ignore_errors=True)
+
+
+def test_write_metrics_round_trips_and_refuses_bad_records(tmp_path):
+    from xlm.report.records import utc_timestamp, write_metrics
+
+    record = rec("xnli", "mlm", "en", "acc", 70, timestamp=utc_timestamp())
+    write_metrics(tmp_path / "m" / "metrics.json", [record])
+    (loaded,) = load_records([tmp_path])
+    assert loaded["value"] == 70.0 and loaded["timestamp"].endswith("Z")
+    with pytest.raises(UserError, match="record lacks metric"):
+        write_metrics(tmp_path / "bad.json", [{k: v for k, v in record.items() if k != "metric"}])
+    assert not (tmp_path / "bad.json").exists()

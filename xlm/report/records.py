@@ -59,6 +59,9 @@ Example::
       "value": 78.7, "setting": "zero-shot", "run_name": "demo", "config_hash": "3fa2c1",
       "git_revision": "d47be9b", "timestamp": "2026-11-21T10:42:46Z"}]
 
+Tasks can write their file with `write_metrics(path, records)`, which checks each record
+and writes atomically; `utc_timestamp()` gives the ``timestamp`` value.
+
 When two records claim the same table cell, the one with the newest ``timestamp`` wins
 (ties: the one read last, files being read in sorted path order), so the result does
 not depend on the order in which files were found.
@@ -66,15 +69,17 @@ not depend on the order in which files were found.
 
 from __future__ import annotations
 
+import datetime
 import glob
 import json
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from xlm.errors import UserError
+from xlm.io import atomic_open
 
 Record = dict[str, Any]
 
@@ -161,3 +166,18 @@ def newest(records: Iterable[Record]) -> Record:
     if best is None:
         raise ValueError("newest() of no records")
     return best
+
+
+def utc_timestamp() -> str:
+    """Now, as the ``timestamp`` of a record: ISO 8601, UTC, whole seconds."""
+    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    return now.isoformat().replace("+00:00", "Z")
+
+
+def write_metrics(path: str | os.PathLike[str], records: Sequence[Record]) -> None:
+    """Check every record, then write them as a ``metrics.json`` (atomically)."""
+    checked = [validate_record(record, f"{path} record {index}")
+               for index, record in enumerate(records)]
+    with atomic_open(path) as handle:
+        json.dump(checked, handle, indent=1, ensure_ascii=False, sort_keys=True)
+        handle.write("\n")

@@ -1,14 +1,22 @@
 """Which metrics.json and train.jsonl files make up a run, for rules/tables.smk.
 
-Two sources, so that `snakemake tables` both waits for the tasks on a fresh run and shows
-whatever was run by hand: the files already under results/, and the files the workflow's
-`all` rule asks for (each stage lists its metrics.json there), plus any train.jsonl a rule
-makes beside one of those metrics.json.
+The tables must wait for the tasks on a fresh run, show what was run by hand, and never
+make Snakemake rebuild anything it was not asked for. So there are three kinds of files:
+
+- declared: asked for by the workflow's `all` rule (each stage lists its metrics.json
+  there). Rule inputs: the tables wait for them.
+- hand-made: under results/, and no rule of the workflow could make them. Rule inputs
+  too: nothing would rebuild them.
+- stale: under results/, a rule could make them, but `all` does not ask for them (e.g. a
+  model dropped from the config). Not inputs, since Snakemake would then try to rebuild
+  them with settings the config may no longer have; the tables still read them, and
+  rerun when their content changes through a params fingerprint.
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 from typing import Any
 
@@ -23,26 +31,47 @@ def all_targets(workflow: Any) -> list[str]:
     return [str(target) for target in workflow.get_rule("all").input if isinstance(target, str)]
 
 
-def run_metrics(workflow: Any) -> list[str]:
-    """Every metrics.json of the run: on disk under results/, or asked for by `all`."""
-    existing = glob.glob(f"{RESULTS}/**/metrics.json", recursive=True)
-    declared = [path for path in all_targets(workflow) if path.endswith("metrics.json")]
-    return sorted(set(existing) | set(declared))
-
-
 def _producible(workflow: Any, path: str) -> bool:
-    return any(rule.is_producer(path) for rule in workflow.rules if rule.name != "plot_curves")
+    return any(rule.is_producer(path) for rule in workflow.rules
+               if rule.name not in ("all", "plot_curves"))
 
 
-def run_train_logs(workflow: Any) -> list[str]:
-    """Every train.jsonl of the run: on disk, asked for by `all`, or made beside a metrics.json."""
-    logs = set(glob.glob(f"{RESULTS}/**/train.jsonl", recursive=True))
-    logs.update(path for path in all_targets(workflow) if path.endswith("train.jsonl"))
-    for metrics in run_metrics(workflow):
+def _existing(name: str) -> set[str]:
+    found = glob.glob(f"{RESULTS}/**/{name}", recursive=True)
+    return {path for path in found if not path.startswith(f"{PLOTS}/")}
+
+
+def metrics_inputs(workflow: Any) -> list[str]:
+    """The declared and the hand-made metrics.json files: the tables' rule inputs."""
+    declared = {path for path in all_targets(workflow) if path.endswith("metrics.json")}
+    hand_made = {path for path in _existing("metrics.json") if not _producible(workflow, path)}
+    return sorted(declared | hand_made)
+
+
+def stale_metrics(workflow: Any) -> list[str]:
+    """metrics.json files on disk that a rule could make but `all` does not ask for."""
+    return sorted(_existing("metrics.json") - set(metrics_inputs(workflow)))
+
+
+def fingerprint(paths: list[str]) -> dict[str, str]:
+    """path -> sha1 of its content, so that a params change reruns the tables."""
+    digests = {}
+    for path in paths:
+        with open(path, "rb") as handle:
+            digests[path] = hashlib.sha1(handle.read()).hexdigest()
+    return digests
+
+
+def train_logs(workflow: Any) -> list[str]:
+    """train.jsonl files to plot: asked for by `all`, made beside a declared metrics.json,
+    or hand-made (on disk and not producible)."""
+    logs = {path for path in all_targets(workflow) if path.endswith("train.jsonl")}
+    for metrics in metrics_inputs(workflow):
         sibling = os.path.join(os.path.dirname(metrics), "train.jsonl")
-        if sibling not in logs and _producible(workflow, sibling):
+        if os.path.exists(sibling) or _producible(workflow, sibling):
             logs.add(sibling)
-    return sorted(log for log in logs if not log.startswith(f"{PLOTS}/"))
+    logs.update(path for path in _existing("train.jsonl") if not _producible(workflow, path))
+    return sorted(logs)
 
 
 def curve_plot(train_log: str) -> str:
@@ -51,6 +80,6 @@ def curve_plot(train_log: str) -> str:
     return f"{PLOTS}/{run}/curves.png"
 
 
-def run_curve_plots(workflow: Any) -> list[str]:
-    """One curves.png per training run of the run."""
-    return [curve_plot(log) for log in run_train_logs(workflow)]
+def curve_plots(workflow: Any) -> list[str]:
+    """One curves.png per training run."""
+    return [curve_plot(log) for log in train_logs(workflow)]
