@@ -1,0 +1,44 @@
+"""Train/valid/test splitting: seeded, complete, scaled down for tiny corpora."""
+
+from __future__ import annotations
+
+import pytest
+
+from xlm.errors import UserError
+from xlm.text.split import heldout_sizes, split_file
+
+
+def write_lines(path, n):
+    path.write_text("".join(f"line {i}\n" for i in range(n)), encoding="utf-8")
+    return path
+
+
+def run_split(tmp_path, source, name, **kw):
+    outputs = {s: tmp_path / name / f"{s}.txt" for s in ("train", "valid", "test")}
+    counts = split_file(source, outputs, **{"valid": 5000, "test": 5000,
+                                             "max_fraction": 0.1, "seed": 0, **kw})
+    texts = {s: p.read_text(encoding="utf-8").splitlines() for s, p in outputs.items()}
+    return counts, texts
+
+
+def test_split_is_a_seeded_partition(tmp_path):
+    source = write_lines(tmp_path / "all.txt", 1000)
+    counts, texts = run_split(tmp_path, source, "a")
+    assert counts == {"train": 800, "valid": 100, "test": 100}
+    every = texts["train"] + texts["valid"] + texts["test"]
+    assert sorted(every) == sorted(f"line {i}" for i in range(1000))
+    _, again = run_split(tmp_path, source, "b")
+    assert again == texts
+    _, other_seed = run_split(tmp_path, source, "c", seed=1)
+    assert other_seed["valid"] != texts["valid"]
+
+
+def test_paper_sizes_on_a_large_corpus():
+    assert heldout_sizes(1_000_000, 5000, 5000, 0.1) == (5000, 5000)
+    assert heldout_sizes(20, 5000, 5000, 0.1) == (2, 2)
+    assert heldout_sizes(5, 5000, 5000, 0.1) == (1, 1)
+
+
+def test_too_small_corpus_is_refused(tmp_path):
+    with pytest.raises(UserError, match="only 2 lines"):
+        run_split(tmp_path, write_lines(tmp_path / "tiny.txt", 2), "t")
