@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
-
 from httpserver import serve
+
 from xlm.errors import UserError
 from xlm.text.download import download
 

@@ -25,7 +25,8 @@ def text_run(tmp_path_factory, shared_data):
     workdir = tmp_path_factory.mktemp("run")
     config = base_config(shared_data)
     config["languages"] = ["en", "ro", "ja"]
-    config["wiki"]["local"] = {k: v for k, v in config["wiki"]["local"].items() if k in ("ro", "ja")}
+    local = config["wiki"]["local"]
+    config["wiki"]["local"] = {lang: local[lang] for lang in ("ro", "ja")}
     config["local_text"] = {}
     config["tokenize"]["shards"] = 2
     with serve(mirror) as (url, _):
