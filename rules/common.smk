@@ -9,8 +9,9 @@ from snakemake.settings.types import DeploymentMethod
 from xlm.config import config_hash, validate_config
 from xlm.errors import UserError
 
+CONFIG_FILES = list(dict.fromkeys(str(Path(f).resolve()) for f in workflow.configfiles))
 try:
-    validate_config(config)
+    validate_config(config, source=" + ".join(CONFIG_FILES) or "config")
 except UserError as error:
     sys.exit(f"error: {error}")
 
