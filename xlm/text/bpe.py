@@ -81,8 +81,8 @@ def write_sample(inputs: dict[str, Path], output: Path, alpha: float, total: int
                 for line, times in zip(handle, repeats, strict=True):
                     if times:
                         out.write(line * int(times))
-            log.info("%s: %d of %d lines (p=%.4f, q=%.4f)", lang, wanted, n_lines,
-                     n_lines / sum(line_counts.values()), probs[lang])
+            log.info("%s: %d sentences drawn from its %d lines (p=%.4f, q=%.4f)", lang, wanted,
+                     n_lines, n_lines / sum(line_counts.values()), probs[lang])
     return counts
 
 
