@@ -36,6 +36,7 @@ def build_pretrain_data(shared_data: Path, out: Path, langs=("en", "fr"),
     """Binarize FLORES lines into out/bin; return (data folder, vocab path)."""
     texts = {lang: (shared_data / "para" / "flores200" / f"devtest.{lang}")
              .read_text(encoding="utf-8").splitlines() for lang in langs}
+    out.mkdir(parents=True, exist_ok=True)
     vocab = out / "vocab"
     dictionary = write_vocab([shared_data / "para" / "flores200" / f"devtest.{lang}"
                               for lang in langs], vocab, max_vocab)

@@ -73,10 +73,12 @@ class PretrainSettings:
 
     @classmethod
     def from_json(cls, text_or_path: str) -> PretrainSettings:
-        """Settings from a JSON string, or from a file when given `@path` or a path."""
+        """Settings from a JSON object string, or from the JSON file at a path (or `@path`)."""
         source = "--settings"
-        if text_or_path.startswith("@") or Path(text_or_path).is_file():
-            source = text_or_path.lstrip("@")
+        if not text_or_path.lstrip().startswith("{"):
+            source = text_or_path.removeprefix("@")
+            if not Path(source).is_file():
+                raise UserError(f"{source}: settings file not found; pass a JSON object or file")
             text_or_path = Path(source).read_text(encoding="utf-8")
         try:
             values = json.loads(text_or_path)
