@@ -36,8 +36,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q -e '.[dev]'
 	rm -rf build/fastbpe && mkdir -p build/fastbpe
 	$(BIN)/pip download -q --no-deps --no-binary :all: -d build/fastbpe fastbpe==$(FASTBPE_VERSION)
-	tar -xzf build/fastbpe/fastbpe-$(FASTBPE_VERSION).tar.gz -C build/fastbpe
-	cd build/fastbpe/fastbpe-$(FASTBPE_VERSION) && g++ -std=c++11 -pthread -O3 fastBPE/main.cc -IfastBPE -o $(abspath $(BIN))/fast
+	tar -xzf build/fastbpe/*.tar.gz -C build/fastbpe
+	cd build/fastbpe/*-$(FASTBPE_VERSION)/ && g++ -std=c++11 -pthread -O3 fastBPE/main.cc -IfastBPE -o $(abspath $(BIN))/fast
 	touch $(STAMP)
 
 clean-venv:
