@@ -18,6 +18,7 @@ include: "rules/bpe.smk"
 include: "rules/binarize.smk"
 include: "rules/parallel.smk"
 include: "rules/task_data.smk"
+include: "rules/pretrain.smk"
 include: "rules/tables.smk"  # last: it reads the `all` rule and the other rules
 
 
@@ -26,5 +27,6 @@ rule all:
     input:
         rules.text.input,
         rules.data.input,
+        rules.pretrain.input,
         rules.tables.output,
         rules.plots.input,
