@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "binarize-pair": ("xlm.data.binarize", "binarize a parallel corpus, dropping bad pairs"),
     "pretrain": ("xlm.train.pretrain", "pretrain a CLM/MLM/TLM model (resumable, distributed)"),
     "xnli-extract": ("xlm.data.xnli", "read XNLI TSVs into premise/hypothesis/label files"),
+    "xnli": ("xlm.tasks.xnli", "fine-tune a pretrained model on XNLI, evaluate zero-shot"),
     "import-checkpoint": ("xlm.interop.import_checkpoint", "released XLM checkpoint -> model.pt"),
     "export-hf": ("xlm.interop.export_hf", "model.pt -> transformers XLMWithLMHeadModel folder"),
 }
