@@ -19,6 +19,7 @@ include: "rules/binarize.smk"
 include: "rules/parallel.smk"
 include: "rules/task_data.smk"
 include: "rules/pretrain.smk"
+include: "rules/interop.smk"
 include: "rules/finetune.smk"
 include: "rules/tables.smk"  # last: it reads the `all` rule and the other rules
 

@@ -285,3 +285,19 @@ def test_export_round_trip(bpe, tmp_path):
     ours, theirs = our_logits(model, tokens, mask, langs), hf_logits(exported, tokens, mask, langs)
     torch.testing.assert_close(ours[mask], theirs[mask], atol=1e-5, rtol=1e-5)
     assert exported.config.lang2id == {"en": 0, "fr": 1}
+
+
+def test_imported_model_through_snakemake(tmp_path, shared_data):
+    """`imported_models:` makes results/{name}/pretrain/model.pt without pretraining."""
+    from workflow import base_config, snakemake, write_config
+
+    torch.save(original_checkpoint(n_langs=2), tmp_path / "mlm_enfr.pth")
+    config = base_config(shared_data)
+    config["imported_models"] = {"released": {"checkpoint": str(tmp_path / "mlm_enfr.pth"),
+                                              "langs": ["en", "fr"]}}
+    write_config(tmp_path / "run", config)
+    snakemake(tmp_path / "run", "results/released/pretrain/model.pt", timeout=300)
+    model, dictionary, langs = load_pretrained(tmp_path / "run/results/released/pretrain/model.pt")
+    assert langs == ["en", "fr"] and model.config.n_langs == 2
+    vocab = tmp_path / "run/results/released/pretrain/vocab"
+    assert Dictionary.read_vocab(vocab) == dictionary
