@@ -41,8 +41,8 @@ def sinusoids(n_pos: int, dim: int) -> torch.Tensor:
     return table
 
 
-def original_state(seed: int, n_langs: int, decoder: bool = False,
-                   sinusoidal: bool = False) -> dict[str, torch.Tensor]:
+def original_state(seed: int, n_langs: int, decoder: bool = False, sinusoidal: bool = False,
+                   n_words: int = WORDS) -> dict[str, torch.Tensor]:
     """Random weights named as in the original XLM `TransformerModel`."""
     gen = torch.Generator().manual_seed(seed)
 
@@ -53,7 +53,7 @@ def original_state(seed: int, n_langs: int, decoder: bool = False,
              else rand(POSITIONS, DIM)}
     if n_langs > 1:
         state["lang_embeddings.weight"] = rand(n_langs, DIM)
-    state["embeddings.weight"] = rand(WORDS, DIM)
+    state["embeddings.weight"] = rand(n_words, DIM)
     state["layer_norm_emb.weight"], state["layer_norm_emb.bias"] = rand(DIM, mean=1), rand(DIM)
     for i in range(LAYERS):
         modules = [f"attentions.{i}"] + ([f"encoder_attn.{i}"] if decoder else [])
@@ -69,22 +69,25 @@ def original_state(seed: int, n_langs: int, decoder: bool = False,
         state[f"ffns.{i}.lin2.weight"], state[f"ffns.{i}.lin2.bias"] = rand(DIM, 4 * DIM), rand(
             DIM)
     state["pred_layer.proj.weight"] = state["embeddings.weight"]  # share_inout_emb
-    state["pred_layer.proj.bias"] = rand(WORDS)
+    state["pred_layer.proj.bias"] = rand(n_words)
     return state
 
 
 def original_checkpoint(n_langs: int = 2, use_lang_emb: bool = True, sinusoidal: bool = False,
-                        namespace: bool = True, **flags) -> dict:
+                        namespace: bool = True, vocab: list[str] | None = None,
+                        **flags) -> dict:
     """A checkpoint as the original XLM code saves it (DataParallel `module.` prefixes)."""
     langs = ["en", "fr", "de"][:n_langs]
-    words = list(SPECIAL_WORDS) + [f"w{i}@@" if i % 3 else f"w{i}" for i in
-                                   range(WORDS - len(SPECIAL_WORDS))]
-    state = original_state(0, n_langs if use_lang_emb else 1, sinusoidal=sinusoidal)
-    params = dict(emb_dim=DIM, n_layers=LAYERS, n_heads=HEADS, n_langs=n_langs, n_words=WORDS,
+    words = list(SPECIAL_WORDS) + (vocab or [f"w{i}@@" if i % 3 else f"w{i}" for i in
+                                             range(WORDS - len(SPECIAL_WORDS))])
+    state = original_state(0, n_langs if use_lang_emb else 1, sinusoidal=sinusoidal,
+                           n_words=len(words))
+    params = dict(emb_dim=DIM, n_layers=LAYERS, n_heads=HEADS, n_langs=n_langs,
+                  n_words=len(words),
                   dropout=0.1, attention_dropout=0.1, gelu_activation=True,
                   sinusoidal_embeddings=sinusoidal, use_lang_emb=use_lang_emb, asm=False,
                   causal=False, share_inout_emb=True, pad_index=2, eos_index=1, bos_index=0,
-                  unk_index=3, mask_index=5, is_encoder=True, max_vocab=WORDS,
+                  unk_index=3, mask_index=5, is_encoder=True, max_vocab=len(words),
                   lgs="-".join(langs), id2lang=dict(enumerate(langs)),
                   lang2id={lang: i for i, lang in enumerate(langs)}) | flags
     return {"model": {f"module.{k}": v for k, v in state.items()},
@@ -287,17 +290,28 @@ def test_export_round_trip(bpe, tmp_path):
     assert exported.config.lang2id == {"en": 0, "fr": 1}
 
 
-def test_imported_model_through_snakemake(tmp_path, shared_data):
-    """`imported_models:` makes results/{name}/pretrain/model.pt without pretraining."""
-    from workflow import base_config, snakemake, write_config
+def test_xnli_from_an_imported_checkpoint_through_snakemake(bpe, tmp_path, shared_data):
+    """A released-style checkpoint fine-tuned on XNLI by the workflow, with its own codes.
 
-    torch.save(original_checkpoint(n_langs=2), tmp_path / "mlm_enfr.pth")
+    Like the released models, its dictionary is shorter than the vocab file (400 of 600
+    words): the data stage uses the dictionary the import writes, so ids line up.
+    """
+    from workflow import REPO, base_config, snakemake, write_config
+
+    words = [line.split()[0] for line in bpe["vocab"].read_text(encoding="utf-8").splitlines()]
+    torch.save(original_checkpoint(n_langs=2, vocab=words[:400]), tmp_path / "mlm_enfr.pth")
     config = base_config(shared_data)
-    config["imported_models"] = {"released": {"checkpoint": str(tmp_path / "mlm_enfr.pth"),
-                                              "langs": ["en", "fr"]}}
+    config["imported_models"] = {"released": {"checkpoint": str(tmp_path / "mlm_enfr.pth")}}
+    config["bpe"] |= {"codes": str(bpe["codes"]), "vocab": "results/released/pretrain/vocab"}
+    config["xnli"] |= {"languages": ["en", "fr"]} | {
+        key: str(REPO / config["xnli"][key]) for key in ("train", "valid", "test")}
+    config["xnli_finetune"] |= {"models": ["released"], "max_train": 64, "max_eval": 32,
+                                "epochs": 1, "log_every": 1}
     write_config(tmp_path / "run", config)
-    snakemake(tmp_path / "run", "results/released/pretrain/model.pt", timeout=300)
-    model, dictionary, langs = load_pretrained(tmp_path / "run/results/released/pretrain/model.pt")
-    assert langs == ["en", "fr"] and model.config.n_langs == 2
-    vocab = tmp_path / "run/results/released/pretrain/vocab"
-    assert Dictionary.read_vocab(vocab) == dictionary
+    snakemake(tmp_path / "run", "results/released/xnli/metrics.json", timeout=600)
+    run = tmp_path / "run"
+    model, dictionary, langs = load_pretrained(run / "results/released/pretrain/model.pt")
+    assert langs == ["en", "fr"] and len(dictionary) == 400 + len(SPECIAL_WORDS)
+    assert Dictionary.read_vocab(run / "results/released/pretrain/vocab") == dictionary
+    records = json.loads((run / "results/released/xnli/metrics.json").read_text())
+    assert {r["lang"] for r in records if r["split"] == "test"} >= {"en", "fr"}
