@@ -21,6 +21,7 @@ include: "rules/task_data.smk"
 include: "rules/pretrain.smk"
 include: "rules/interop.smk"
 include: "rules/finetune.smk"
+include: "rules/evaluate.smk"
 include: "rules/tables.smk"  # last: it reads the `all` rule and the other rules
 
 
@@ -31,5 +32,6 @@ rule all:
         rules.data.input,
         rules.pretrain.input,
         rules.xnli.input,
+        rules.mt.input,
         rules.tables.output,
         rules.plots.input,

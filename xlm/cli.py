@@ -33,6 +33,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pretrain": ("xlm.train.pretrain", "pretrain a CLM/MLM/TLM model (resumable, distributed)"),
     "xnli-extract": ("xlm.data.xnli", "read XNLI TSVs into premise/hypothesis/label files"),
     "xnli": ("xlm.tasks.xnli", "fine-tune a pretrained model on XNLI, evaluate zero-shot"),
+    "mt-train": ("xlm.tasks.mt", "train a supervised/unsupervised MT model (resumable)"),
+    "mt-eval": ("xlm.tasks.mt_eval", "BLEU of an MT model on test sets (sacreBLEU + tokenized)"),
+    "translate": ("xlm.tasks.translate", "translate stdin to stdout with an MT model"),
     "import-checkpoint": ("xlm.interop.import_checkpoint", "released XLM checkpoint -> model.pt"),
     "export-hf": ("xlm.interop.export_hf", "model.pt -> transformers XLMWithLMHeadModel folder"),
 }

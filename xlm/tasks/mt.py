@@ -1,0 +1,501 @@
+"""`xlm mt-train`: supervised and unsupervised machine translation (paper 4.2-4.3).
+
+One encoder-decoder for all directions of an experiment; language ids tell the
+direction. Encoder and decoder are each initialised from a pretrained model (CLM, MLM,
+...) or randomly (`encoder_init` / `decoder_init`); a decoder initialised from a
+pretrained model gets fresh cross-attention layers. Each side keeps the language ids of
+the model it came from.
+
+Training objectives, one per step in turn:
+- `directions` ("ro-en"): supervised pairs from the parallel data (`{pair}.{lang}.train`);
+- `dae` ("en"): denoising auto-encoding of monolingual text (shuffle 3, dropout 0.1,
+  blank 0.1; xlm/tasks/noise.py);
+- `bt` ("en-fr"): online back-translation: an English sentence is translated to French
+  by the current model (greedy, no gradient), and the model learns French -> English
+  from that pair (Lample et al. 2018).
+Batches hold `tokens_per_batch` padded tokens of similar-length sentences. Every
+`eval_every` steps greedy tokenized BLEU on the first `valid_sentences` valid pairs of each
+evaluated direction is averaged; the best model is kept as `model.pt`. Resumable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from xlm.data.dictionary import N_SPECIAL, PAD, Dictionary
+from xlm.data.indexed import IndexedDataset
+from xlm.errors import UserError
+from xlm.io import atomic_open
+from xlm.model.generate import greedy
+from xlm.model.transformer import IGNORE_INDEX, ModelConfig, TransformerModel
+from xlm.tasks.bleu import tok_bleu
+from xlm.tasks.common import (
+    TaskCheckpoint,
+    check_vocabulary,
+    length_batches,
+    open_dataset,
+    pad_sequences,
+    settings_from_json,
+    with_eos,
+)
+from xlm.tasks.noise import NoiseConfig, add_noise
+from xlm.text.bpe import remove_bpe
+from xlm.train.checkpoint import (
+    dictionary_state,
+    load_pretrained,
+    restore_rng_states,
+    rng_states,
+    save_atomic,
+)
+
+log = logging.getLogger(__name__)
+
+RANDOM = "random"
+
+
+@dataclass
+class MtSettings:
+    kind: str = "supervised"  # or "unsupervised" (records: mt_sup / mt_unsup)
+    setting: str = "unidirectional"  # recorded: unidirectional, bidirectional, ...+bt
+    directions: list[str] = field(default_factory=list)  # supervised "src-tgt"
+    dae: list[str] = field(default_factory=list)  # denoising auto-encoding languages
+    bt: list[str] = field(default_factory=list)  # "src-tgt": src text -> tgt -> learn tgt->src
+    eval_directions: list[str] = field(default_factory=list)  # model selection and test
+    encoder_init: str = RANDOM  # a pretrained model's name, or "random"
+    decoder_init: str = RANDOM
+    # Sizes when both sides are random (else the pretrained model's sizes are used).
+    n_layers: int = 6
+    dim: int = 1024
+    n_heads: int = 8
+    dropout: float = 0.1
+    attention_dropout: float = 0.1
+    max_positions: int = 256
+    # Batches and optimisation.
+    tokens_per_batch: int = 2000
+    max_len: int = 100
+    lr: float = 1e-4
+    warmup_steps: int = 0
+    clip_norm: float = 5.0
+    max_steps: int = 1000
+    # Denoising noise (Lample et al. 2018 / XLM).
+    word_shuffle: float = 3.0
+    word_dropout: float = 0.1
+    word_blank: float = 0.1
+    # Evaluation, logging, checkpoints.
+    eval_every: int = 200
+    valid_sentences: int = 200
+    log_every: int = 20
+    checkpoint_every: int = 500
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("supervised", "unsupervised"):
+            raise UserError(f"mt settings: kind {self.kind!r}; use supervised or unsupervised")
+        if not (self.directions or self.dae or self.bt):
+            raise UserError("mt settings: no objective; give directions, dae or bt")
+        for name in ("directions", "bt", "eval_directions"):
+            for direction in getattr(self, name):
+                if len(direction.split("-")) != 2:
+                    raise UserError(f"mt settings: {name} entry {direction!r} must look like "
+                                    "'ro-en'")
+        if not self.eval_directions:
+            self.eval_directions = list(self.directions) or [
+                "-".join(reversed(d.split("-"))) for d in self.bt]
+
+    @property
+    def languages(self) -> list[str]:
+        langs = set(self.dae)
+        for direction in self.directions + self.bt + self.eval_directions:
+            langs.update(direction.split("-"))
+        return sorted(langs)
+
+    @property
+    def task(self) -> str:
+        return "mt_sup" if self.kind == "supervised" else "mt_unsup"
+
+
+def init_name(path: str | None) -> str:
+    return RANDOM if not path else Path(path).parent.parent.name
+
+
+class Translator(nn.Module):
+    """Encoder + decoder with each side's language list; what model.pt of MT holds."""
+
+    def __init__(self, encoder: TransformerModel, decoder: TransformerModel,
+                 encoder_langs: list[str], decoder_langs: list[str]) -> None:
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+        self.encoder_langs, self.decoder_langs = encoder_langs, decoder_langs
+
+    def lang_ids(self, src: str, tgt: str) -> tuple[int | None, int | None]:
+        def side(model: TransformerModel, langs: list[str], lang: str, what: str) -> int | None:
+            if lang not in langs:
+                raise UserError(f"the MT {what} has no language {lang!r} (it knows {langs}); "
+                                "pretrain it with that language")
+            return langs.index(lang) if model.config.n_langs > 1 else None
+
+        return (side(self.encoder, self.encoder_langs, src, "encoder"),
+                side(self.decoder, self.decoder_langs, tgt, "decoder"))
+
+    def loss(self, src: Tensor, src_mask: Tensor, src_lang: int | None, tgt: Tensor,
+             tgt_mask: Tensor, tgt_lang: int | None) -> tuple[Tensor, int]:
+        """Summed cross-entropy of the target tokens after `</s>`, and their number."""
+        def langs(tokens: Tensor, lang: int | None) -> Tensor | None:
+            return None if lang is None else torch.full_like(tokens, lang)
+
+        memory = self.encoder(src, langs=langs(src, src_lang), pad_mask=src_mask).hidden
+        inputs, targets = tgt[:, :-1], tgt[:, 1:].masked_fill(~tgt_mask[:, 1:], IGNORE_INDEX)
+        out = self.decoder(inputs, langs=langs(inputs, tgt_lang), pad_mask=tgt_mask[:, :-1],
+                           causal=True, memory=memory, memory_pad_mask=src_mask,
+                           targets=targets)
+        return out.loss, out.n_targets
+
+    def file_state(self, dictionary: Dictionary, settings: dict[str, Any],
+                   extra: dict[str, Any]) -> dict[str, Any]:
+        return {"encoder": {k: v.detach().cpu() for k, v in self.encoder.state_dict().items()},
+                "decoder": {k: v.detach().cpu() for k, v in self.decoder.state_dict().items()},
+                "encoder_config": self.encoder.config.to_dict(),
+                "decoder_config": self.decoder.config.to_dict(),
+                "encoder_langs": self.encoder_langs, "decoder_langs": self.decoder_langs,
+                "dictionary": dictionary_state(dictionary), "settings": settings, **extra}
+
+
+def load_translator(path: str | Path) -> tuple[Translator, Dictionary, dict[str, Any]]:
+    """An MT model.pt: the translator, its dictionary and the whole file's state."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: MT model not found; train it with `xlm mt-train`")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if "encoder" not in state:
+        raise UserError(f"{path}: not an MT model (no encoder/decoder); use a model written "
+                        "by `xlm mt-train`")
+    encoder = TransformerModel(ModelConfig(**state["encoder_config"]))
+    decoder = TransformerModel(ModelConfig(**state["decoder_config"]))
+    encoder.load_state_dict(state["encoder"])
+    decoder.load_state_dict(state["decoder"])
+    dictionary = Dictionary(state["dictionary"]["words"], state["dictionary"]["counts"])
+    translator = Translator(encoder, decoder, state["encoder_langs"], state["decoder_langs"])
+    return translator.eval(), dictionary, state
+
+
+def build_translator(settings: MtSettings, encoder_path: str | None, decoder_path: str | None,
+                     vocab: str | Path) -> tuple[Translator, Dictionary]:
+    """Each side from its pretrained model.pt, or random with the other side's sizes."""
+    loaded: dict[str, tuple[TransformerModel, Dictionary, list[str]]] = {}
+    for side, path in (("encoder", encoder_path), ("decoder", decoder_path)):
+        if path:
+            loaded[side] = load_pretrained(path, is_decoder=side == "decoder")
+            check_vocabulary(loaded[side][1], vocab, path)
+    dictionary = (next(iter(loaded.values()))[1] if loaded else Dictionary.read_vocab(vocab))
+    if loaded:
+        template = next(iter(loaded.values()))
+        base_config, base_langs = template[0].config.to_dict(), template[2]
+    else:
+        base_langs = settings.languages
+        base_config = ModelConfig(
+            n_words=len(dictionary), n_langs=len(base_langs), dim=settings.dim,
+            n_layers=settings.n_layers, n_heads=settings.n_heads, dropout=settings.dropout,
+            attention_dropout=settings.attention_dropout,
+            max_positions=settings.max_positions, pad_index=PAD).to_dict()
+    torch.manual_seed(settings.seed)
+    sides = {}
+    for side in ("encoder", "decoder"):
+        if side in loaded:
+            sides[side] = (loaded[side][0], loaded[side][2])
+        else:
+            config = ModelConfig(**{**base_config, "is_decoder": side == "decoder"})
+            sides[side] = (TransformerModel(config), list(base_langs))
+    return Translator(sides["encoder"][0], sides["decoder"][0], sides["encoder"][1],
+                      sides["decoder"][1]), dictionary
+
+
+def find_pair(data: Path, a: str, b: str, split: str) -> str:
+    """The pair name under which the parallel data of languages a and b is stored."""
+    for pair in (f"{a}-{b}", f"{b}-{a}"):
+        if Path(f"{data}/{pair}.{a}.{split}.bin").is_file():
+            return pair
+    raise UserError(f"{data}: no {split} parallel data for {a} and {b} ({a}-{b}.{a}.{split}.bin "
+                    f"or {b}-{a}.{a}.{split}.bin); configure the pair under parallel.pairs")
+
+
+class Batches:
+    """Length-grouped batches of sentence indices, reshuffled every epoch (seeded)."""
+
+    def __init__(self, lengths: np.ndarray, tokens_per_batch: int, seed: int, key: int) -> None:
+        self.batches = length_batches(lengths, tokens_per_batch)
+        self.seed, self.key = seed, key
+
+    def get(self, number: int) -> np.ndarray:
+        epoch, index = divmod(number, len(self.batches))
+        order = np.random.default_rng([self.seed, self.key, epoch]).permutation(len(self.batches))
+        return self.batches[order[index]]
+
+
+class MtTrainer:
+    def __init__(self, settings: MtSettings, *, data: str | Path, vocab: str | Path,
+                 out: str | Path, encoder_path: str | None = None,
+                 decoder_path: str | None = None, extra: dict[str, Any] | None = None,
+                 device: torch.device | None = None) -> None:
+        self.settings = settings
+        self.data = Path(data)
+        self.out = Path(out)
+        self.extra = extra or {}
+        self.device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.model, self.dictionary = build_translator(settings, encoder_path, decoder_path,
+                                                       vocab)
+        self.model.to(self.device)
+        self.init = {"encoder_init": settings.encoder_init, "decoder_init": settings.decoder_init}
+        s = settings
+        self.noise = NoiseConfig(s.word_shuffle, s.word_dropout, s.word_blank)
+        self.objectives = ([("para", d) for d in s.directions] + [("dae", lang) for lang in s.dae]
+                           + [("bt", d) for d in s.bt])
+        self.sources: dict[str, Any] = {}
+        for key, (kind, name) in enumerate(self.objectives):
+            if kind == "para":
+                src, tgt = name.split("-")
+                pair = find_pair(self.data, src, tgt, "train")
+                sides = [open_dataset(self.data / f"{pair}.{lang}.train", self.dictionary)
+                         for lang in (src, tgt)]
+                lengths = np.minimum(sides[0].lengths, s.max_len) + np.minimum(
+                    sides[1].lengths, s.max_len) + 4
+                self.sources[f"{kind}:{name}"] = (sides, Batches(lengths, s.tokens_per_batch,
+                                                                 s.seed, key))
+            else:
+                lang = name if kind == "dae" else name.split("-")[0]
+                mono = open_dataset(self.data / f"{lang}.train", self.dictionary)
+                lengths = 2 * (np.minimum(mono.lengths, s.max_len) + 2)
+                self.sources[f"{kind}:{name}"] = ([mono], Batches(lengths, s.tokens_per_batch,
+                                                                  s.seed, key))
+        self.valid = {}
+        for direction in s.eval_directions:
+            src, tgt = direction.split("-")
+            pair = find_pair(self.data, src, tgt, "valid")
+            self.valid[direction] = [
+                open_dataset(self.data / f"{pair}.{lang}.valid", self.dictionary)
+                for lang in (src, tgt)]
+        for direction in s.eval_directions + s.directions + s.bt:
+            self.model.lang_ids(*direction.split("-"))
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=s.lr, betas=(0.9, 0.98),
+                                          eps=1e-6)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: min(1.0, (step + 1) / max(1, s.warmup_steps)))
+        self.checkpoint = TaskCheckpoint(self.out / "checkpoints")
+        self.step = 0
+        self.best_bleu, self.best_step, self.last_eval_step = -1.0, 0, -1
+
+    # ----------------------------------------------------------------- batches
+    def _tensors(self, sentences: list[np.ndarray]) -> tuple[Tensor, Tensor]:
+        tokens, mask = pad_sequences(sentences)
+        return tokens.to(self.device), mask.to(self.device)
+
+    def _batch(self, kind: str, name: str, number: int, rng: np.random.Generator):
+        """(src tokens, mask, src lang, tgt tokens, mask, tgt lang) of one training batch."""
+        s = self.settings
+        datasets, batches = self.sources[f"{kind}:{name}"]
+        rows = batches.get(number)
+        if kind == "para":
+            src_lang, tgt_lang = name.split("-")
+            src = [with_eos(datasets[0][int(i)], s.max_len) for i in rows]
+            tgt = [with_eos(datasets[1][int(i)], s.max_len) for i in rows]
+        elif kind == "dae":
+            src_lang = tgt_lang = name
+            tgt = [with_eos(datasets[0][int(i)], s.max_len) for i in rows]
+            src = [add_noise(sentence, self.noise, rng) for sentence in tgt]
+        else:  # back-translation: mono text in `a` -> generated `b`; learn b -> a
+            a, b = name.split("-")
+            tgt = [with_eos(datasets[0][int(i)], s.max_len) for i in rows]
+            self.model.eval()
+            tokens, mask = self._tensors(tgt)
+            a_id, b_id = self.model.lang_ids(a, b)
+            generated = greedy(self.model.encoder, self.model.decoder, tokens, mask, a_id, b_id,
+                               max_len=min(s.max_len + 2, int(1.3 * tokens.shape[1] + 5)))
+            src = [with_eos(np.asarray(g, dtype=np.int64), s.max_len) for g in generated]
+            src_lang, tgt_lang = b, a
+        src_t, src_mask = self._tensors(src)
+        tgt_t, tgt_mask = self._tensors(tgt)
+        src_id, tgt_id = self.model.lang_ids(src_lang, tgt_lang)
+        return src_t, src_mask, src_id, tgt_t, tgt_mask, tgt_id
+
+    # ----------------------------------------------------------------- evaluation
+    @torch.no_grad()
+    def valid_bleu(self) -> dict[str, float]:
+        """Greedy tokenized BLEU (BPE removed) on the first valid pairs of each direction."""
+        self.model.eval()
+        scores = {}
+        for direction, (src_data, tgt_data) in self.valid.items():
+            n = min(len(src_data), self.settings.valid_sentences)
+            hyps, refs = translate_dataset(self.model, self.dictionary, src_data, direction,
+                                           range(n), self.settings.max_len, beam_size=1)
+            refs = [remove_bpe(self.dictionary.decode(tgt_data[i])) for i in range(n)]
+            scores[direction] = tok_bleu(hyps, refs)
+        return scores
+
+    # ----------------------------------------------------------------- checkpoints
+    def _state(self) -> dict[str, Any]:
+        return {"step": self.step, "best_bleu": self.best_bleu, "best_step": self.best_step,
+                "last_eval_step": self.last_eval_step,
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "rng": rng_states()}
+
+    def _key(self) -> dict[str, Any]:
+        trajectory = {k: v for k, v in asdict(self.settings).items()
+                      if k not in ("max_steps", "log_every", "checkpoint_every")}
+        return trajectory
+
+    def _resume(self) -> None:
+        state = self.checkpoint.load(self._key())
+        if state is None:
+            return
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step, self.best_bleu, self.best_step, self.last_eval_step = (
+            state["step"], state["best_bleu"], state["best_step"], state["last_eval_step"])
+        restore_rng_states(state["rng"])
+
+    def _evaluate(self) -> None:
+        scores = self.valid_bleu()
+        self.last_eval_step = self.step
+        average = float(np.mean(list(scores.values())))
+        improved = average > self.best_bleu
+        if improved:
+            self.best_bleu, self.best_step = average, self.step
+            save_atomic(copy.deepcopy(self.model.state_dict()), self.checkpoint.folder / "best.pt")
+        log.info("valid step %d | %s | average BLEU %.2f%s", self.step,
+                 " | ".join(f"{d} BLEU {b:.2f}" for d, b in scores.items()), average,
+                 " (best)" if improved else "")
+        with open(self.out / "train.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"step": self.step, "valid_bleu": average}) + "\n")
+
+    # ----------------------------------------------------------------- the run
+    def run(self) -> dict[str, Any]:
+        s = self.settings
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.checkpoint.folder.mkdir(parents=True, exist_ok=True)
+        self._resume()
+        n_params = sum(p.numel() for p in self.model.parameters())
+        log.info("MT %s (%s): %s parameters, objectives %s, init encoder %s decoder %s",
+                 s.kind, s.setting, f"{n_params:,}", [f"{k}:{n}" for k, n in self.objectives],
+                 s.encoder_init, s.decoder_init)
+        window = {"loss": 0.0, "targets": 0, "tokens": 0, "start": time.perf_counter()}
+        with self.checkpoint.signals():
+            while self.step < s.max_steps:
+                kind, name = self.objectives[self.step % len(self.objectives)]
+                number = self.step // len(self.objectives)
+                rng = np.random.default_rng([s.seed, 7, self.step])
+                torch.manual_seed(s.seed * 100003 + self.step)
+                src, src_mask, src_id, tgt, tgt_mask, tgt_id = self._batch(kind, name, number,
+                                                                           rng)
+                self.model.train()
+                loss, n_targets = self.model.loss(src, src_mask, src_id, tgt, tgt_mask, tgt_id)
+                self.optimizer.zero_grad(set_to_none=True)
+                (loss / max(n_targets, 1)).backward()
+                if s.clip_norm > 0:
+                    nn.utils.clip_grad_norm_(self.model.parameters(), s.clip_norm)
+                self.optimizer.step()
+                self.scheduler.step()
+                self.step += 1
+                window["loss"] += loss.item()
+                window["targets"] += n_targets
+                window["tokens"] += int(src_mask.sum() + tgt_mask.sum())
+                if self.step % s.log_every == 0:
+                    self._log(window)
+                    window = {"loss": 0.0, "targets": 0, "tokens": 0,
+                              "start": time.perf_counter()}
+                if self.step % s.eval_every == 0:
+                    self._evaluate()
+                if self.step % s.checkpoint_every == 0:
+                    self.checkpoint.save(self._key(), self._state())
+                if self.checkpoint.signal is not None:
+                    self.checkpoint.after_step(self._key(), self._state())
+        if self.last_eval_step != self.step:
+            self._evaluate()
+        self.checkpoint.save(self._key(), self._state())
+        best = torch.load(self.checkpoint.folder / "best.pt", map_location="cpu")
+        self.model.load_state_dict(best)
+        save_atomic(self.model.file_state(self.dictionary, asdict(s),
+                                          {**self.extra, **self.init}), self.out / "model.pt")
+        return {"best_bleu": self.best_bleu, "best_step": self.best_step}
+
+    def _log(self, window: dict[str, float]) -> None:
+        elapsed = max(time.perf_counter() - window["start"], 1e-9)
+        loss = window["loss"] / max(window["targets"], 1)
+        tokens_per_s = window["tokens"] / elapsed
+        lr = self.optimizer.param_groups[0]["lr"]
+        log.info("step %d/%d | mt loss %.4f | ppl %.2f | lr %.2e | %.0f tokens/s", self.step,
+                 self.settings.max_steps, loss, math.exp(min(loss, 50)), lr, tokens_per_s)
+        with open(self.out / "train.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"step": self.step, "mt_loss": loss, "lr": lr,
+                                     "tokens_per_s": tokens_per_s}) + "\n")
+
+
+@torch.no_grad()
+def translate_dataset(model: Translator, dictionary: Dictionary, src_data: IndexedDataset,
+                      direction: str, indices, max_len: int, beam_size: int = 1,
+                      length_penalty: float = 1.0, early_stopping: bool = True,
+                      batch_size: int = 32) -> tuple[list[str], list[int]]:
+    """Translations (tokenized, BPE removed) of the given sentences, in their order."""
+    from xlm.model.generate import translate_batch
+
+    model.eval()
+    src_lang, tgt_lang = direction.split("-")
+    src_id, tgt_id = model.lang_ids(src_lang, tgt_lang)
+    indices = list(indices)
+    order = sorted(range(len(indices)), key=lambda j: len(src_data[indices[j]]))
+    device = next(model.parameters()).device
+    out: list[str] = [""] * len(indices)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        tokens, mask = pad_sequences([with_eos(src_data[indices[j]], max_len) for j in chunk])
+        generated = translate_batch(model.encoder, model.decoder, tokens.to(device),
+                                    mask.to(device), src_id, tgt_id, beam_size, length_penalty,
+                                    early_stopping)
+        for j, ids in zip(chunk, generated, strict=True):
+            ids = [i for i in ids if i >= N_SPECIAL or i == 3]
+            out[j] = remove_bpe(dictionary.decode(ids))
+    return out, indices
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--settings", required=True, help="JSON object, @file or a path")
+    parser.add_argument("--encoder", default=None, help="pretrained model.pt for the encoder "
+                        "(left out: random)")
+    parser.add_argument("--decoder", default=None, help="pretrained model.pt for the decoder "
+                        "(left out: random)")
+    parser.add_argument("--data", required=True, help="binarized data folder (data/bin)")
+    parser.add_argument("--vocab", required=True, help="vocabulary the data was binarized with")
+    parser.add_argument("--codes", default=None, help="BPE codes, stored for `xlm translate`")
+    parser.add_argument("--tokenizer", default="{}", help="JSON {lang: tokenizer options}, "
+                        "stored for `xlm translate`")
+    parser.add_argument("--out", required=True, help="folder: model.pt, train.jsonl, "
+                        "checkpoints/")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
+    parser.add_argument("--cpu", action="store_true", help="run on CPU even with a GPU")
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    settings = settings_from_json(MtSettings, args.settings, "mt")
+    extra: dict[str, Any] = {"tokenizer": json.loads(args.tokenizer), "codes": None}
+    if args.codes:
+        extra["codes"] = Path(args.codes).read_text(encoding="utf-8")
+    trainer = MtTrainer(settings, data=args.data, vocab=args.vocab, out=args.out,
+                        encoder_path=args.encoder, decoder_path=args.decoder, extra=extra,
+                        device=torch.device("cpu") if args.cpu else None)
+    result = trainer.run()
+    with atomic_open(Path(args.out) / "valid.json") as handle:
+        json.dump(result, handle)
+    log.info("best valid BLEU %.2f at step %d", result["best_bleu"], result["best_step"])
