@@ -11,10 +11,12 @@ rule binarize:
         vocab=BPE_VOCAB,
     output:
         multiext("data/bin/{lang}.{split}", ".bin", ".idx"),
+    conda:
+        PREPROCESS_ENV
     log:
         "logs/binarize/{lang}.{split}.log",
     shell:
-        "{XLM} binarize --vocab {input.vocab:q} --input {input.text:q}"
+        "xlm binarize --vocab {input.vocab:q} --input {input.text:q}"
         " --output data/bin/{wildcards.lang}.{wildcards.split} > {log:q} 2>&1"
 
 

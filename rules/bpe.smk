@@ -45,10 +45,12 @@ if LEARN_BPE:
             inputs=lambda wildcards, input: " ".join(
                 f"{lang}={shlex.quote(path)}" for lang, path in zip(LANGUAGES, input)
             ),
+        conda:
+            PREPROCESS_ENV
         log:
             "logs/bpe/sample.log",
         shell:
-            "{XLM} bpe-sample --input {params.inputs} --output {output:q}"
+            "xlm bpe-sample --input {params.inputs} --output {output:q}"
             " --alpha {params.alpha} --sentences {params.sample_sentences}"
             " --seed {params.seed} > {log:q} 2>&1"
 
@@ -60,12 +62,14 @@ if LEARN_BPE:
             "data/bpe/codes",
         params:
             n_codes=BPE_SETTINGS["n_codes"],
+        conda:
+            PREPROCESS_ENV
         log:
             "logs/bpe/learn.log",
         benchmark:
             "benchmarks/bpe/learn.tsv"
         shell:
-            "{XLM} bpe-learn --input {input:q} --codes {params.n_codes} --output {output:q}"
+            "xlm bpe-learn --input {input:q} --codes {params.n_codes} --output {output:q}"
             " > {log:q} 2>&1"
 
     rule bpe_vocab:
@@ -76,10 +80,12 @@ if LEARN_BPE:
             "data/bpe/vocab",
         params:
             max_vocab=BPE_SETTINGS["max_vocab"],
+        conda:
+            PREPROCESS_ENV
         log:
             "logs/bpe/vocab.log",
         shell:
-            "{XLM} bpe-vocab --input {input:q} --output {output:q}"
+            "xlm bpe-vocab --input {input:q} --output {output:q}"
             " --max-vocab {params.max_vocab} > {log:q} 2>&1"
 
 
@@ -93,12 +99,14 @@ rule bpe_apply:
     params:
         vocab=bpe_vocab_flag,
     threads: 2
+    conda:
+        PREPROCESS_ENV
     log:
         "logs/bpe/apply/{lang}.{split}.log",
     benchmark:
         "benchmarks/bpe/apply/{lang}.{split}.tsv"
     shell:
-        "{XLM} bpe-apply --codes {input.codes:q} {params.vocab} --input {input.text:q}"
+        "xlm bpe-apply --codes {input.codes:q} {params.vocab} --input {input.text:q}"
         " --output {output:q} --processes {threads} > {log:q} 2>&1"
 
 
@@ -111,8 +119,10 @@ rule bpe_apply_task:
         "data/{kind}/bpe/{name}.txt",
     params:
         vocab=bpe_vocab_flag,
+    conda:
+        PREPROCESS_ENV
     log:
         "logs/bpe/apply_{kind}/{name}.log",
     shell:
-        "{XLM} bpe-apply --codes {input.codes:q} {params.vocab} --input {input.text:q}"
+        "xlm bpe-apply --codes {input.codes:q} {params.vocab} --input {input.text:q}"
         " --output {output:q} > {log:q} 2>&1"

@@ -58,10 +58,12 @@ rule download_parallel:
         "data/para/download/{pair}.{split}.{lang}.txt",
     params:
         url=lambda wildcards: PARALLEL["pairs"][wildcards.pair][wildcards.split][wildcards.lang],
+    conda:
+        PREPROCESS_ENV
     log:
         "logs/parallel/download/{pair}.{split}.{lang}.log",
     shell:
-        "{XLM} download --url {params.url:q} --output {output:q} > {log:q} 2>&1"
+        "xlm download --url {params.url:q} --output {output:q} > {log:q} 2>&1"
 
 
 rule tokenize_parallel:
@@ -73,10 +75,12 @@ rule tokenize_parallel:
         "data/para/tok/{pair}.{split}.{lang}.txt",
     params:
         options=tokenizer_options,
+    conda:
+        PREPROCESS_ENV
     log:
         "logs/parallel/tokenize/{pair}.{split}.{lang}.log",
     shell:
-        "{XLM} tokenize --lang {wildcards.lang} --input {input.text:q} --output {output:q}"
+        "xlm tokenize --lang {wildcards.lang} --input {input.text:q} --output {output:q}"
         " {params.options} > {log:q} 2>&1"
 
 
@@ -93,10 +97,12 @@ rule binarize_parallel:
         max_len=lambda wildcards: (
             f"--max-len {PARALLEL['max_len']}" if wildcards.split == "train" else ""
         ),
+    conda:
+        PREPROCESS_ENV
     log:
         "logs/parallel/binarize/{l1}-{l2}.{split}.log",
     shell:
-        "{XLM} binarize-pair --vocab {input.vocab:q} --input {input.src:q} {input.tgt:q}"
+        "xlm binarize-pair --vocab {input.vocab:q} --input {input.src:q} {input.tgt:q}"
         " --output data/bin/{wildcards.l1}-{wildcards.l2}.{wildcards.l1}.{wildcards.split}"
         " data/bin/{wildcards.l1}-{wildcards.l2}.{wildcards.l2}.{wildcards.split}"
         " {params.max_len} > {log:q} 2>&1"

@@ -51,10 +51,12 @@ rule xnli_extract:
         premises="data/xnli/raw/{split}.s1.{lang}.txt",
         hypotheses="data/xnli/raw/{split}.s2.{lang}.txt",
         labels="data/xnli/{lang}.{split}.label",
+    conda:
+        PREPROCESS_ENV
     log:
         "logs/xnli/extract/{lang}.{split}.log",
     shell:
-        "{XLM} xnli-extract --input {input:q} --lang {wildcards.lang}"
+        "xlm xnli-extract --input {input:q} --lang {wildcards.lang}"
         " --premises {output.premises:q} --hypotheses {output.hypotheses:q}"
         " --labels {output.labels:q} > {log:q} 2>&1"
 
@@ -67,10 +69,12 @@ rule tokenize_xnli:
         "data/xnli/tok/{split}.{part}.{lang}.txt",
     params:
         options=tokenizer_options,
+    conda:
+        PREPROCESS_ENV
     log:
         "logs/xnli/tokenize/{split}.{part}.{lang}.log",
     shell:
-        "{XLM} tokenize --lang {wildcards.lang} --input {input.text:q} --output {output:q}"
+        "xlm tokenize --lang {wildcards.lang} --input {input.text:q} --output {output:q}"
         " {params.options} > {log:q} 2>&1"
 
 
@@ -80,10 +84,12 @@ rule binarize_xnli:
         vocab=BPE_VOCAB,
     output:
         multiext("data/xnli/{lang}.{split}.{part}", ".bin", ".idx"),
+    conda:
+        PREPROCESS_ENV
     log:
         "logs/xnli/binarize/{lang}.{split}.{part}.log",
     shell:
-        "{XLM} binarize --vocab {input.vocab:q} --input {input.text:q}"
+        "xlm binarize --vocab {input.vocab:q} --input {input.text:q}"
         " --output data/xnli/{wildcards.lang}.{wildcards.split}.{wildcards.part} > {log:q} 2>&1"
 
 
@@ -93,6 +99,8 @@ rule mt_reference:
         lambda wildcards: MT_DATA["pairs"][wildcards.pair][wildcards.split][wildcards.lang],
     output:
         "data/mt/{pair}.{lang}.{split}.ref",
+    conda:
+        PREPROCESS_ENV
     log:
         "logs/mt/reference/{pair}.{lang}.{split}.log",
     shell:
@@ -107,10 +115,12 @@ rule tokenize_mt:
         "data/mt/tok/{pair}.{split}.{lang}.txt",
     params:
         options=tokenizer_options,
+    conda:
+        PREPROCESS_ENV
     log:
         "logs/mt/tokenize/{pair}.{split}.{lang}.log",
     shell:
-        "{XLM} tokenize --lang {wildcards.lang} --input {input.text:q} --output {output:q}"
+        "xlm tokenize --lang {wildcards.lang} --input {input.text:q} --output {output:q}"
         " {params.options} > {log:q} 2>&1"
 
 
@@ -124,10 +134,12 @@ rule binarize_mt:
     output:
         multiext("data/mt/{l1}-{l2}.{l1}.{split}", ".bin", ".idx"),
         multiext("data/mt/{l1}-{l2}.{l2}.{split}", ".bin", ".idx"),
+    conda:
+        PREPROCESS_ENV
     log:
         "logs/mt/binarize/{l1}-{l2}.{split}.log",
     shell:
-        "{XLM} binarize-pair --keep-all --vocab {input.vocab:q} --input {input.src:q}"
+        "xlm binarize-pair --keep-all --vocab {input.vocab:q} --input {input.src:q}"
         " {input.tgt:q} --output data/mt/{wildcards.l1}-{wildcards.l2}.{wildcards.l1}.{wildcards.split}"
         " data/mt/{wildcards.l1}-{wildcards.l2}.{wildcards.l2}.{wildcards.split} > {log:q} 2>&1"
 
