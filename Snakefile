@@ -33,5 +33,6 @@ rule all:
         rules.pretrain.input,
         rules.xnli.input,
         rules.mt.input,
+        rules.embeddings.input,
         rules.tables.output,
         rules.plots.input,

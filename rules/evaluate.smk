@@ -61,3 +61,41 @@ rule mt:
     """Target: BLEU records of every experiment under mt.experiments."""
     input:
         expand("results/{experiment}/mt/metrics.json", experiment=list(MT_EXPERIMENTS)),
+
+
+# ---------------------------------------------------------------- word embeddings
+#
+#   results/{model}/embeddings/metrics.json   cosine, L2, P@1/P@5 (NN and CSLS) per pair
+
+EMBEDDINGS = config.get("embeddings", {"models": [], "dictionaries": {}})
+
+
+rule embeddings_evaluate:
+    """Cross-lingual word embedding metrics of a model's lookup table (Table 5)."""
+    input:
+        model=lambda wildcards: pretrained_model(wildcards.model),
+        codes=BPE_CODES,
+        dictionaries=list(EMBEDDINGS["dictionaries"].values()),
+    output:
+        metrics="results/{model}/embeddings/metrics.json",
+    params:
+        settings={key: value for key, value in EMBEDDINGS.items() if key != "models"},
+        dictionaries=" ".join(f"{pair}={path}" for pair, path in EMBEDDINGS["dictionaries"].items()),
+        options=(f"--csls-k {EMBEDDINGS.get('csls_k', 10)}"
+                 + (f" --max-pairs {EMBEDDINGS['max_pairs']}" if EMBEDDINGS.get("max_pairs") else "")
+                 + (" --lowercase" if EMBEDDINGS.get("lowercase") else "")),
+    threads: 1
+    conda:
+        TRAIN_ENV
+    log:
+        "logs/embeddings/{model}.log",
+    shell:
+        "xlm embeddings --model {input.model:q} --name {wildcards.model} --codes {input.codes:q}"
+        " --dictionaries {params.dictionaries} {params.options} --out {output.metrics:q}"
+        " --config-hash " + CONFIG_HASH + " --run-name " + config["run_name"] + " > {log:q} 2>&1"
+
+
+rule embeddings:
+    """Target: embedding records of every model under embeddings.models."""
+    input:
+        expand("results/{model}/embeddings/metrics.json", model=EMBEDDINGS["models"]),

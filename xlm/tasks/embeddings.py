@@ -1,0 +1,172 @@
+"""`xlm embeddings`: cross-lingual word embeddings from a model's lookup table (4.5, Table 5).
+
+For a bilingual dictionary (MUSE format: `source<TAB>target` or `source target` per line,
+plain or .gz), each word is BPE-encoded with the model's codes and embedded as the MEAN
+of its subword rows of the input embedding table (a word that BPE keeps whole is its own
+row); a word with a subword missing from the vocabulary is skipped and counted. Records:
+- `cosine`, `l2`: mean cosine similarity and mean L2 distance of the translation pairs;
+- `p@1`, `p@5`: word translation precision (percent) by nearest neighbour with cosine, and
+  `p@1_csls`, `p@5_csls` with CSLS (Conneau et al. 2018): each source word retrieves among
+  the dictionary's target words; a hit is any of its gold translations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import logging
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from xlm.data.dictionary import Dictionary
+from xlm.errors import UserError
+from xlm.report.records import write_metrics
+from xlm.tasks.common import provenance
+from xlm.train.checkpoint import load_pretrained
+
+log = logging.getLogger(__name__)
+
+
+def read_dictionary(path: str | Path, max_pairs: int | None = None,
+                    lowercase: bool = False) -> list[tuple[str, str]]:
+    """(source, target) pairs of a MUSE dictionary file, in file order, duplicates dropped."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: bilingual dictionary not found; fix `embeddings.dictionaries`")
+    opener = gzip.open if path.suffix == ".gz" else open
+    pairs: list[tuple[str, str]] = []
+    seen = set()
+    with opener(path, "rt", encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 2:
+                raise UserError(f"{path}:{number}: expected 'source target', got {line!r}")
+            pair = (parts[0].lower(), parts[1].lower()) if lowercase else (parts[0], parts[1])
+            if pair not in seen:
+                seen.add(pair)
+                pairs.append(pair)
+            if max_pairs is not None and len(pairs) >= max_pairs:
+                break
+    return pairs
+
+
+class WordEmbedder:
+    """Word -> mean of its BPE subword embeddings (None when a subword is unknown)."""
+
+    def __init__(self, table: np.ndarray, dictionary: Dictionary, codes: str | None) -> None:
+        self.table = table
+        self.dictionary = dictionary
+        self.apply = lambda words: words
+        if codes:
+            import fastBPE
+
+            folder = Path(tempfile.mkdtemp(prefix="xlm-embeddings-"))
+            dictionary.save(folder / "vocab")
+            applier = fastBPE.fastBPE(str(codes), str(folder / "vocab"))
+            self.apply = applier.apply
+
+    def embed(self, words: list[str]) -> dict[str, np.ndarray]:
+        vectors = {}
+        for word, pieces in zip(words, self.apply(list(words)), strict=True):
+            ids = [self.dictionary.word2id.get(piece) for piece in pieces.split()]
+            if ids and None not in ids:
+                vectors[word] = self.table[ids].mean(axis=0)
+        return vectors
+
+
+def _normalise(matrix: np.ndarray) -> np.ndarray:
+    return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+
+
+def pair_metrics(src: np.ndarray, tgt: np.ndarray) -> dict[str, float]:
+    """Mean cosine and mean L2 distance of row-aligned source/target vectors."""
+    cosine = np.sum(_normalise(src) * _normalise(tgt), axis=1)
+    return {"cosine": float(cosine.mean()), "l2": float(np.linalg.norm(src - tgt, axis=1).mean())}
+
+
+def retrieval_precision(queries: np.ndarray, candidates: np.ndarray, gold: list[set[int]],
+                        ks: tuple[int, ...] = (1, 5), csls_k: int = 10) -> dict[str, float]:
+    """Precision@k (percent) of retrieving a gold candidate for each query, by cosine
+    nearest neighbour and by CSLS: 2 cos(x, y) - r_T(x) - r_S(y), r the mean cosine to
+    the `csls_k` nearest neighbours in the other language."""
+    similarity = _normalise(queries) @ _normalise(candidates).T
+    k_t = min(csls_k, similarity.shape[1])
+    k_s = min(csls_k, similarity.shape[0])
+    r_target = np.sort(similarity, axis=1)[:, -k_t:].mean(axis=1)
+    r_source = np.sort(similarity, axis=0)[-k_s:, :].mean(axis=0)
+    csls = 2 * similarity - r_target[:, None] - r_source[None, :]
+    results = {}
+    for name, scores in (("", similarity), ("_csls", csls)):
+        ranking = np.argsort(-scores, axis=1, kind="stable")
+        for k in ks:
+            hits = [bool(set(ranking[i, :k].tolist()) & gold[i]) for i in range(len(gold))]
+            results[f"p@{k}{name}"] = 100.0 * float(np.mean(hits)) if hits else 0.0
+    return results
+
+
+def evaluate_pairs(embedder: WordEmbedder, pairs: list[tuple[str, str]],
+                   csls_k: int = 10) -> tuple[dict[str, float], dict[str, int]]:
+    """All metrics of one dictionary, and counts of pairs used and skipped."""
+    src_vectors = embedder.embed(sorted({s for s, _ in pairs}))
+    tgt_vectors = embedder.embed(sorted({t for _, t in pairs}))
+    usable = [(s, t) for s, t in pairs if s in src_vectors and t in tgt_vectors]
+    counts = {"pairs": len(usable), "skipped": len(pairs) - len(usable)}
+    if not usable:
+        raise UserError("no dictionary pair has both words in the model's vocabulary; "
+                        "check the dictionary's languages and the BPE codes")
+    metrics = pair_metrics(np.stack([src_vectors[s] for s, _ in usable]),
+                           np.stack([tgt_vectors[t] for _, t in usable]))
+    sources = sorted({s for s, _ in usable})
+    targets = sorted({t for _, t in usable})
+    target_index = {t: i for i, t in enumerate(targets)}
+    gold: dict[str, set[int]] = defaultdict(set)
+    for s, t in usable:
+        gold[s].add(target_index[t])
+    metrics.update(retrieval_precision(
+        np.stack([src_vectors[s] for s in sources]), np.stack([tgt_vectors[t] for t in targets]),
+        [gold[s] for s in sources], csls_k=csls_k))
+    return metrics, counts
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="pretrained model.pt")
+    parser.add_argument("--name", required=True, help="model name recorded in metrics")
+    parser.add_argument("--dictionaries", nargs="+", required=True, metavar="PAIR=PATH",
+                        help="MUSE dictionaries, e.g. en-fr=dict/en-fr.txt")
+    parser.add_argument("--codes", default=None, help="BPE codes the model's data used")
+    parser.add_argument("--lowercase", action="store_true", help="lowercase dictionary words")
+    parser.add_argument("--max-pairs", type=int, default=None, help="first N pairs per file")
+    parser.add_argument("--csls-k", type=int, default=10, help="neighbours of CSLS")
+    parser.add_argument("--out", required=True, help="metrics.json to write")
+    parser.add_argument("--config-hash", default="unknown", help="provenance for metrics")
+    parser.add_argument("--run-name", default="unknown", help="provenance for metrics")
+
+
+def run(args: argparse.Namespace) -> None:
+    model, dictionary, _ = load_pretrained(args.model)
+    table = model.embeddings.weight.detach().to(torch.float32).numpy()
+    embedder = WordEmbedder(table, dictionary, args.codes)
+    common = {"task": "embeddings", "model": args.name, "method": args.name, "split": "test",
+              **provenance(args.config_hash, args.run_name)}
+    records = []
+    for item in args.dictionaries:
+        pair, _, path = item.partition("=")
+        if not path or len(pair.split("-")) != 2:
+            raise UserError(f"--dictionaries {item!r}: give PAIR=PATH, e.g. en-fr=dict.txt")
+        try:
+            metrics, counts = evaluate_pairs(
+                embedder, read_dictionary(path, args.max_pairs, args.lowercase), args.csls_k)
+        except UserError as error:
+            raise UserError(f"{path}: {error}") from None
+        log.info("%s: %s (%d pairs used, %d skipped for unknown subwords)", pair,
+                 ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()), counts["pairs"],
+                 counts["skipped"])
+        records += [{**common, "lang": pair, "metric": metric, "value": value, **counts}
+                    for metric, value in metrics.items()]
+    write_metrics(args.out, records)
