@@ -19,7 +19,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -180,27 +182,39 @@ def apply_codes(codes: Path, vocab: Path | None, inputs: Sequence[Path],
     if vocab is not None and not Path(vocab).is_file():
         raise UserError(f"{vocab}: BPE vocabulary not found; fix `bpe.vocab`")
     init_args = (str(codes), str(vocab) if vocab else "")
+    executor = None
     if processes > 1:
-        pool = multiprocessing.get_context("spawn").Pool(processes, _init_applier, init_args)
-        mapper = pool.imap
+        executor = ProcessPoolExecutor(processes, multiprocessing.get_context("spawn"),
+                                       initializer=_init_applier, initargs=init_args)
     else:
-        pool = None
         _init_applier(*init_args)
-        mapper = map
     try:
         for source, target in zip(inputs, outputs, strict=True):
             if not Path(source).is_file():
                 raise UserError(f"{source}: tokenized text not found; run its tokenize rule")
             with open(source, encoding="utf-8") as handle, atomic_open(target) as out:
-                bar = progress(mapper(_apply_chunk, _chunks(handle, chunk_lines)),
-                               desc=f"bpe {Path(source).name}", unit="chunks")
-                for chunk in bar:
+                chunks = _chunks(handle, chunk_lines)
+                applied = (_in_order(executor, chunks, 2 * processes) if executor
+                           else map(_apply_chunk, chunks))
+                for chunk in progress(applied, desc=f"bpe {Path(source).name}", unit="chunks"):
                     for line in chunk:
                         out.write(line + "\n")
     finally:
-        if pool is not None:
-            pool.close()
-            pool.join()
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
+
+
+def _in_order(executor: ProcessPoolExecutor, chunks: Iterator[list[str]],
+              window: int) -> Iterator[list[str]]:
+    """Results in input order with at most `window` chunks in flight (flat memory; a dead
+    worker raises BrokenProcessPool instead of hanging)."""
+    pending: deque[Future] = deque()
+    for chunk in chunks:
+        pending.append(executor.submit(_apply_chunk, chunk))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 def remove_bpe(line: str) -> str:
