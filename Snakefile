@@ -34,5 +34,6 @@ rule all:
         rules.xnli.input,
         rules.mt.input,
         rules.embeddings.input,
+        rules.lm.input,
         rules.tables.output,
         rules.plots.input,

@@ -37,7 +37,7 @@ def settings_from_json(cls: type[S], text_or_path: str, what: str) -> S:
     """A settings dataclass from a JSON object (string, `@file` or a path); unknown keys
     are an error so that a typo in the config cannot go unnoticed."""
     source = "--settings"
-    if text_or_path.startswith("@") or Path(text_or_path).is_file():
+    if text_or_path.startswith("@") or not text_or_path.lstrip().startswith("{"):
         source = text_or_path.lstrip("@")
         text_or_path = Path(source).read_text(encoding="utf-8")
     try:

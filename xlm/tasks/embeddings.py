@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import logging
+import os
 import tempfile
 from collections import defaultdict
 from pathlib import Path
@@ -144,8 +145,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-pairs", type=int, default=None, help="first N pairs per file")
     parser.add_argument("--csls-k", type=int, default=10, help="neighbours of CSLS")
     parser.add_argument("--out", required=True, help="metrics.json to write")
-    parser.add_argument("--config-hash", default="unknown", help="provenance for metrics")
-    parser.add_argument("--run-name", default="unknown", help="provenance for metrics")
+    parser.add_argument("--config-hash", default=os.environ.get("XLM_CONFIG_HASH", "unknown"),
+                        help="provenance for metrics (default: $XLM_CONFIG_HASH)")
+    parser.add_argument("--run-name", default=os.environ.get("XLM_RUN_NAME", "unknown"),
+                        help="provenance for metrics (default: $XLM_RUN_NAME)")
 
 
 def run(args: argparse.Namespace) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 import torch
@@ -47,8 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-sentences", type=int, default=None,
                         help="evaluate the first N sentences only (demo)")
     parser.add_argument("--out", required=True, help="metrics.json to write")
-    parser.add_argument("--config-hash", default="unknown", help="provenance for metrics")
-    parser.add_argument("--run-name", default="unknown", help="provenance for metrics")
+    parser.add_argument("--config-hash", default=os.environ.get("XLM_CONFIG_HASH", "unknown"),
+                        help="provenance for metrics (default: $XLM_CONFIG_HASH)")
+    parser.add_argument("--run-name", default=os.environ.get("XLM_RUN_NAME", "unknown"),
+                        help="provenance for metrics (default: $XLM_RUN_NAME)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
 
 

@@ -15,6 +15,7 @@ import argparse
 import copy
 import itertools
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -264,8 +265,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--languages", nargs="+", required=True, help="languages evaluated")
     parser.add_argument("--settings", required=True, help="JSON object, @file or a path")
     parser.add_argument("--out", required=True, help="folder: metrics.json, checkpoints/")
-    parser.add_argument("--config-hash", default="unknown", help="provenance for metrics")
-    parser.add_argument("--run-name", default="unknown", help="provenance for metrics")
+    parser.add_argument("--config-hash", default=os.environ.get("XLM_CONFIG_HASH", "unknown"),
+                        help="provenance for metrics (default: $XLM_CONFIG_HASH)")
+    parser.add_argument("--run-name", default=os.environ.get("XLM_RUN_NAME", "unknown"),
+                        help="provenance for metrics (default: $XLM_RUN_NAME)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     parser.add_argument("--cpu", action="store_true", help="run on CPU even with a GPU")
 

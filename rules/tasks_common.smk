@@ -1,0 +1,160 @@
+# Helpers of the task rules (rules/finetune.smk, rules/evaluate.smk): config slices, inputs,
+# flags. A task section left out of the config means that task does not run.
+#
+# Provenance: the config hash and run name reach the `xlm` commands through the
+# environment (XLM_CONFIG_HASH, XLM_RUN_NAME) rather than the shell command, so that a
+# change elsewhere in the config does not rerun every task.
+
+import json
+import os
+
+# Set here, never read: the lint's `envvars` advice is about variables a workflow requires.
+os.environ.update({"XLM_CONFIG_HASH": CONFIG_HASH, "XLM_RUN_NAME": config["run_name"]})
+
+XNLI_FINETUNE = config.get("xnli_finetune", {"models": []})
+MT = config.get("mt", {"experiments": {}})
+MT_EXPERIMENTS = MT["experiments"]
+MT_DECODING = {key: MT.get(key) for key in ("beam", "length_penalty", "early_stopping",
+                                             "test_sentences")}
+EMBEDDINGS = config.get("embeddings", {"models": [], "dictionaries": {}})
+LM = config.get("lm", {"combinations": {}})
+
+
+def pretrained_model(model):
+    """The model.pt a task starts from: pretrained (models:) or imported (imported_models:)."""
+    known = list(config["models"]) + list(config.get("imported_models", {}))
+    if model not in known:
+        sys.exit(f"error: config.yaml: task model '{model}' is neither under 'models' nor "
+                 f"'imported_models' (known: {', '.join(known)}); fix the task's model list")
+    return f"results/{model}/pretrain/model.pt"
+
+
+def output_folder(wildcards, output):
+    """The folder of a rule's first output (where the command writes its other files)."""
+    return os.path.dirname(output[0])
+
+
+# ---------------------------------------------------------------- XNLI
+
+
+def xnli_settings():
+    """The fine-tuning settings (the xnli_finetune slice without the model list)."""
+    return {key: value for key, value in XNLI_FINETUNE.items() if key != "models"}
+
+
+# ---------------------------------------------------------------- MT
+
+
+def mt_settings(experiment):
+    """The experiment's resolved slice: mt.defaults with the experiment's keys on top."""
+    return {**MT.get("defaults", {}), **MT_EXPERIMENTS[experiment]}
+
+
+def stored_pair(pairs, a, b, section):
+    """The configured pair name ("en-ro") of languages a and b."""
+    for pair in (f"{a}-{b}", f"{b}-{a}"):
+        if pair in pairs:
+            return pair
+    sys.exit(f"error: config.yaml: MT needs data for {a}-{b}, which is not under "
+             f"'{section}.pairs'; configure it there or change the experiment")
+
+
+def mt_eval_directions(experiment):
+    """Scored directions: eval_directions, else the supervised ones, else reversed bt."""
+    settings = mt_settings(experiment)
+    return settings.get("eval_directions") or settings.get("directions") or [
+        "-".join(reversed(d.split("-"))) for d in settings.get("bt", [])]
+
+
+def mt_train_inputs(wildcards):
+    """Pretrained sides, vocabulary, codes and every binarized file the training reads."""
+    settings = mt_settings(wildcards.experiment)
+    inputs = {"vocab": BPE_VOCAB, "codes": BPE_CODES}
+    for side in ("encoder", "decoder"):
+        init = settings.get(f"{side}_init", "random")
+        if init != "random":
+            inputs[side] = pretrained_model(init)
+    pairs = config["parallel"]["pairs"]
+    prefixes = []
+    for direction in settings.get("directions", []):
+        pair = stored_pair(pairs, *direction.split("-"), "parallel")
+        prefixes += [f"{pair}.{lang}.train" for lang in direction.split("-")]
+    for lang in settings.get("dae", []) + [d.split("-")[0] for d in settings.get("bt", [])]:
+        prefixes.append(f"{lang}.train")
+    for direction in mt_eval_directions(wildcards.experiment):
+        pair = stored_pair(pairs, *direction.split("-"), "parallel")
+        prefixes += [f"{pair}.{lang}.valid" for lang in direction.split("-")]
+    inputs["data"] = [f"data/bin/{p}.{ext}" for p in dict.fromkeys(prefixes)
+                      for ext in ("bin", "idx")]
+    return inputs
+
+
+def mt_init_flags(wildcards, input):
+    """--encoder/--decoder model.pt for the sides initialised from a pretrained model."""
+    return " ".join(f"--{side} {input[side]}" for side in ("encoder", "decoder")
+                    if side in input.keys())
+
+
+def mt_tokenizers(experiment):
+    """Tokenizer settings of each language, stored in model.pt for `xlm translate`."""
+    settings = mt_settings(experiment)
+    langs = set(settings.get("dae", []))
+    for direction in settings.get("directions", []) + settings.get("bt", []):
+        langs.update(direction.split("-"))
+    return {lang: tokenizer_settings(lang) for lang in sorted(langs)}
+
+
+def mt_test_inputs(wildcards):
+    """The binarized source side and the raw and tokenized references of each direction."""
+    files = []
+    for direction in mt_eval_directions(wildcards.experiment):
+        src, tgt = direction.split("-")
+        pair = stored_pair(MT_DATA["pairs"], src, tgt, "mt_data")
+        if "test" not in MT_DATA["pairs"][pair]:
+            sys.exit(f"error: config.yaml: MT direction {direction} needs a test split under "
+                     f"'mt_data.pairs.{pair}'")
+        files += [f"data/mt/{pair}.{src}.test.bin", f"data/mt/{pair}.{src}.test.idx",
+                  f"data/mt/{pair}.{tgt}.test.ref", f"data/mt/tok/{pair}.test.{tgt}.txt"]
+    return files
+
+
+def mt_decoding_flags():
+    flags = f"--beam {MT_DECODING['beam'] or 1}"
+    flags += f" --length-penalty {MT_DECODING['length_penalty'] or 1.0}"
+    if MT_DECODING["early_stopping"] is False:
+        flags += " --no-early-stopping"
+    if MT_DECODING["test_sentences"]:
+        flags += f" --max-sentences {MT_DECODING['test_sentences']}"
+    return flags
+
+
+# ---------------------------------------------------------------- embeddings
+
+
+def embeddings_flags():
+    flags = " ".join(f"{pair}={path}" for pair, path in EMBEDDINGS["dictionaries"].items())
+    flags = f"--dictionaries {flags} --csls-k {EMBEDDINGS.get('csls_k', 10)}"
+    if EMBEDDINGS.get("max_pairs"):
+        flags += f" --max-pairs {EMBEDDINGS['max_pairs']}"
+    if EMBEDDINGS.get("lowercase"):
+        flags += " --lowercase"
+    return flags
+
+
+# ---------------------------------------------------------------- low-resource LM
+
+
+def lm_settings(combination):
+    """Pretraining settings of the combination's CLM: `pretrain`, lm.overrides, languages."""
+    return {**config["pretrain"], **LM.get("overrides", {}),
+            "clm": LM["combinations"][combination]}
+
+
+def lm_inputs(wildcards):
+    langs = LM["combinations"][wildcards.combination]
+    if LM["target"] not in langs:
+        sys.exit(f"error: config.yaml: key 'lm.combinations.{wildcards.combination}' must "
+                 f"include the target language '{LM['target']}'")
+    return {"vocab": BPE_VOCAB,
+            "data": expand("data/bin/{lang}.{split}.{ext}", lang=langs, split=SPLITS,
+                           ext=["bin", "idx"])}
