@@ -9,9 +9,11 @@ import shutil
 
 import pytest
 from httpserver import serve
-from workflow import base_config, mtimes, snakemake, write_config
+from workflow import base_config, mtimes, snakemake, tokenized_files, write_config
 
 DATE = "20231101"
+LANGS = ("en", "ro", "ja")
+TARGETS = tokenized_files(LANGS)
 
 
 @pytest.fixture(scope="module")
@@ -24,23 +26,20 @@ def text_run(tmp_path_factory, shared_data):
     (mirror / f"enwiki-{DATE}-sha1sums.txt").write_text(f"{digest}  {dump}\n")
     workdir = tmp_path_factory.mktemp("run")
     config = base_config(shared_data)
-    config["languages"] = ["en", "ro", "ja"]
-    local = config["wiki"]["local"]
-    config["wiki"]["local"] = {lang: local[lang] for lang in ("ro", "ja")}
-    config["local_text"] = {}
+    del config["wiki"]["local"]["en"]  # English is downloaded
     config["tokenize"]["shards"] = 2
     with serve(mirror) as (url, _):
         config["wiki"]["url"] = url + "/{lang}wiki-{date}-pages-articles.xml.bz2"
         config["wiki"]["checksum_url"] = url + "/{lang}wiki-{date}-sha1sums.txt"
         write_config(workdir, config)
-        snakemake(workdir, "text")
+        snakemake(workdir, *TARGETS)
         yield workdir, config, url
 
 
 def test_tokenized_splits_exist_for_every_language(text_run):
     workdir, config, _ = text_run
     assert (workdir / "data/raw/wiki/en.xml.bz2").is_file()
-    for lang in config["languages"]:
+    for lang in LANGS:
         counts = {}
         for split in ("train", "valid", "test"):
             text = workdir / f"data/text/{lang}.{split}.txt"
@@ -60,7 +59,7 @@ def test_tokenized_splits_exist_for_every_language(text_run):
 
 def test_second_run_is_a_no_op(text_run):
     workdir, _, _ = text_run
-    result = snakemake(workdir, "text", "--dry-run")
+    result = snakemake(workdir, *TARGETS, "--dry-run")
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
@@ -73,7 +72,7 @@ def test_tokenizer_setting_reruns_tokenization_only(text_run):
     config["tokenize"]["romanian_remove_diacritics"] = False
     with serve(workdir) as (_, requests):  # any download attempt would fail loudly
         write_config(workdir, config)
-        snakemake(workdir, "text")
+        snakemake(workdir, *TARGETS)
     after = mtimes(workdir, "data/tok/*.txt")
     changed = {path for path in before if after[path] != before[path]}
     assert changed == {f"data/tok/ro.{s}.txt" for s in ("train", "valid", "test")}
@@ -81,7 +80,7 @@ def test_tokenizer_setting_reruns_tokenization_only(text_run):
     # A setting of every language reruns all tokenization, still no download or extraction.
     config["tokenize"]["lowercase"] = True
     write_config(workdir, config)
-    snakemake(workdir, "text")
+    snakemake(workdir, *TARGETS)
     final = mtimes(workdir, "data/tok/*.txt")
     assert all(final[path] != after[path] for path in after)
     assert {**mtimes(workdir, "data/raw/**/*"), **mtimes(workdir, "data/extract/*"),

@@ -24,6 +24,11 @@ def base_config(shared_data: Path) -> dict:
     return config
 
 
+def tokenized_files(langs, splits=("train", "valid", "test")) -> list[str]:
+    """Targets for the text stages of some languages only (the config may list more)."""
+    return [f"data/tok/{lang}.{split}.txt" for lang in langs for split in splits]
+
+
 def write_config(workdir: Path, config: dict) -> Path:
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "config.yaml"
