@@ -67,7 +67,7 @@ if LEARN_BPE:
         log:
             "logs/bpe/learn.log",
         benchmark:
-            "benchmarks/bpe/learn.tsv"
+            "results/benchmarks/bpe/learn.tsv"
         shell:
             "xlm bpe-learn --input {input:q} --codes {params.n_codes} --output {output:q}"
             " > {log:q} 2>&1"
@@ -104,7 +104,7 @@ rule bpe_apply:
     log:
         "logs/bpe/apply/{lang}.{split}.log",
     benchmark:
-        "benchmarks/bpe/apply/{lang}.{split}.tsv"
+        "results/benchmarks/bpe/apply/{lang}.{split}.tsv"
     shell:
         "xlm bpe-apply --codes {input.codes:q} {params.vocab} --input {input.text:q}"
         " --output {output:q} --processes {threads} > {log:q} 2>&1"
