@@ -1,0 +1,42 @@
+"""The fast Moses normalizer/tokenizer give sacremoses' output exactly (issue 8's speed-up)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sacremoses import MosesPunctNormalizer, MosesTokenizer
+
+from xlm.text.tokenizers import FastMosesTokenizer, FastPunctNormalizer, required_substring
+
+EDGE_CASES = [
+    "a  b", "x\ry", "( a )", "f( x ) : y ; z", "1 %", "“hi”", "l’été", "a\u00a0«\u00a0b\u00a0»",
+    "3\u00a0000", 'He said."Yes', 'a,"b', "。 a．  b", "\u200bzw\u00adj", "``x''", "",
+    "Mr. Smith e.g. U.S.A. etc. no. 5 No. 7 p.m.", "end.", "a . b ..", "Ü. über. X. y",
+]
+
+
+def test_required_substring() -> None:
+    assert required_substring("，", ",") == "，"
+    assert required_substring(r"(\d) %", r"\g<1>%") == " %"
+    assert required_substring(" +", " ") == "  "
+    assert required_substring(r"\s+", " ") is None
+    assert required_substring("(?i)abc", "x") is None
+
+
+@pytest.mark.parametrize("lang", ["en", "fr", "de", "ro", "th"])
+def test_same_output_as_sacremoses(lang: str, shared_data: Path) -> None:
+    lines = list(EDGE_CASES)
+    flores = shared_data / "para" / "flores200" / f"devtest.{lang}"
+    if flores.is_file():
+        lines += flores.read_text(encoding="utf-8").splitlines()
+    slow_norm = MosesPunctNormalizer(lang=lang, pre_replace_unicode_punct=True,
+                                     post_remove_control_chars=True)
+    fast_norm = FastPunctNormalizer(lang)
+    rules = lang if lang != "th" else "en"
+    slow_tok, fast_tok = MosesTokenizer(lang=rules), FastMosesTokenizer(rules)
+    for line in lines:
+        normalized = slow_norm.normalize(line)
+        assert fast_norm.normalize(line) == normalized, line
+        assert (fast_tok.tokenize(normalized, escape=False, return_str=True)
+                == slow_tok.tokenize(normalized, escape=False, return_str=True)), line
