@@ -7,7 +7,12 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# config.yaml is the default run. A preset or your own file given with --configfile
+# replaces it (rather than being merged into the demo's settings).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
+
 report: "report/workflow.rst"
 
 

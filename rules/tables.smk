@@ -31,7 +31,7 @@ rule tables:
     """Tables 1-5 as Markdown, CSV and LaTeX, with the paper's numbers as reference rows."""
     input:
         metrics=lambda wildcards: metrics_inputs(workflow),
-        references="xlm/report/paper_results.yaml",
+        references=os.path.join(workflow.basedir, "xlm", "report", "paper_results.yaml"),
     output:
         md=expand("results/tables/{name}.md", name=TABLE_NAMES),
         tex=expand("results/tables/{name}.tex", name=TABLE_NAMES),

@@ -47,3 +47,21 @@ def test_snakemake_stops_with_one_line(default_config, tmp_path):
     assert len(errors) == 1
     assert errors[0].startswith(f"error: {tmp_path / 'config.yaml'}: unknown key 'tokenize.shardz'")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("preset", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_presets_are_valid_and_pin_their_dump_date(preset):
+    config = yaml.safe_load(preset.read_text(encoding="utf-8"))
+    validate_config(config, source=str(preset))
+    assert config["wiki"]["date"] != "latest" and config["wiki"]["local"] == {}
+
+
+def test_a_preset_replaces_the_default_config(tmp_path):
+    """--configfile replaces config.yaml (the demo's local dumps must not leak in)."""
+    preset = REPO / "configs" / "xnli15.yaml"
+    command_config = yaml.safe_load(preset.read_text(encoding="utf-8"))
+    write_config(tmp_path, command_config)
+    result = snakemake(tmp_path, "--dry-run", "data/text/sw.train.txt", check=False)
+    # Swahili is not in the demo: its dump must be downloaded, not taken from demo/.
+    assert "rule download_wiki" in result.stdout, result.stderr[-2000:]
+    assert "demo/wiki" not in result.stdout
