@@ -5,6 +5,8 @@
 #   results/{model}/pretrain/train.jsonl, tensorboard/, checkpoints/ (undeclared: a rerun
 #   resumes from checkpoints/latest.pt when the settings are unchanged)
 #
+# metrics.json records the hash of the model's settings (not of the whole config, which
+# would make the command, hence the job, change with every unrelated config edit).
 # GPUs, memory and runtime come from the profile (profiles/slurm). Several GPUs: run the
 # command under `torchrun --nproc-per-node N` or `srun` (see README).
 
@@ -75,7 +77,7 @@ rule pretrain_model:
     shell:
         "xlm pretrain --name {wildcards.model} --settings {params.settings:q}"
         " --data data/bin --vocab {input.vocab:q} --out {params.out:q}"
-        " --threads {threads} --config-hash " + CONFIG_HASH + " > {log:q} 2>&1"
+        " --threads {threads} > {log:q} 2>&1"
 
 
 rule pretrain:

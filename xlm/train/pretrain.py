@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vocab", required=True, help="the dictionary (fastBPE vocab file)")
     parser.add_argument("--out", required=True,
                         help="output folder: model.pt, metrics.json, train.jsonl, checkpoints/")
-    parser.add_argument("--config-hash", default="unknown", help="provenance for metrics")
+    parser.add_argument("--config-hash", default=None,
+                        help="provenance for metrics (default: hash of the settings)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     parser.add_argument("--cpu", action="store_true", help="train on CPU even with a GPU")
     parser.add_argument("--stop-at", type=int, default=None,
@@ -44,7 +45,8 @@ def run(args: argparse.Namespace) -> None:
     try:
         trainer = Pretrainer(settings, data_dir=args.data, vocab=args.vocab, out_dir=args.out,
                              name=args.name, context=context,
-                             provenance={"config_hash": args.config_hash})
+                             provenance={"config_hash": args.config_hash} if (
+                                 args.config_hash) else None)
         trainer.run(stop_at=args.stop_at)
     finally:
         cleanup()

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from xlm.config import config_hash
 from xlm.data.batching import Batch, ParallelDataset, stream_batch
 from xlm.data.dictionary import Dictionary
 from xlm.data.indexed import IndexedDataset
@@ -107,7 +108,8 @@ class Pretrainer:
         self.data_dir = Path(data_dir)
         self.out_dir = Path(out_dir)
         self.checkpoint_dir = self.out_dir / "checkpoints"
-        self.provenance = {"git_revision": git_revision(), **(provenance or {})}
+        self.provenance = {"git_revision": git_revision(),
+                           "config_hash": config_hash(settings.to_dict()), **(provenance or {})}
         self.dictionary = Dictionary.read_vocab(vocab)
         self.langs = settings.languages
         self.lang_id = {lang: i for i, lang in enumerate(self.langs)}
