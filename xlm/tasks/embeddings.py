@@ -67,9 +67,9 @@ class WordEmbedder:
         if codes:
             import fastBPE
 
-            folder = Path(tempfile.mkdtemp(prefix="xlm-embeddings-"))
-            dictionary.save(folder / "vocab")
-            applier = fastBPE.fastBPE(str(codes), str(folder / "vocab"))
+            with tempfile.TemporaryDirectory(prefix="xlm-embeddings-") as name:
+                dictionary.save(Path(name) / "vocab")  # read when the applier is built
+                applier = fastBPE.fastBPE(str(codes), str(Path(name) / "vocab"))
             self.apply = applier.apply
 
     def embed(self, words: list[str]) -> dict[str, np.ndarray]:

@@ -40,10 +40,11 @@ def bpe_encoder(codes: str | None, dictionary):
         return lambda lines: lines
     import fastBPE
 
-    folder = Path(tempfile.mkdtemp(prefix="xlm-translate-"))
-    (folder / "codes").write_text(codes, encoding="utf-8")
-    dictionary.save(folder / "vocab")
-    applier = fastBPE.fastBPE(str(folder / "codes"), str(folder / "vocab"))
+    with tempfile.TemporaryDirectory(prefix="xlm-translate-") as name:  # read at construction
+        folder = Path(name)
+        (folder / "codes").write_text(codes, encoding="utf-8")
+        dictionary.save(folder / "vocab")
+        applier = fastBPE.fastBPE(str(folder / "codes"), str(folder / "vocab"))
     return lambda lines: applier.apply([" ".join(line.split()) for line in lines])
 
 
