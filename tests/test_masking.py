@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from pretrain_helpers import write_vocab
 
 from xlm.data.batching import ParallelDataset, stream_batch, tlm_layout
-from xlm.data.dictionary import EOS, MASK, PAD, Dictionary
+from xlm.data.dictionary import EOS, MASK, PAD
 from xlm.data.indexed import IndexedDataset, binarize_lines
 from xlm.data.streams import StreamDataset
 from xlm.model.transformer import IGNORE_INDEX
 from xlm.train.masking import MaskingConfig, mask_batch, target_weights
-
-
-def build_dictionary(paths: list[Path], out: Path) -> Dictionary:
-    """A word-level vocab (fastBPE format) of the given texts, most frequent first."""
-    counts = Counter(w for path in paths for line in path.open(encoding="utf-8")
-                     for w in line.split())
-    with open(out, "w", encoding="utf-8") as handle:
-        for word, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
-            handle.write(f"{word} {count}\n")
-    return Dictionary.read_vocab(out)
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +20,7 @@ def corpus(tmp_path_factory, shared_data):
     """English and French FLORES devtest, binarized (word level)."""
     tmp = tmp_path_factory.mktemp("masking")
     paths = {lang: shared_data / "para" / "flores200" / f"devtest.{lang}" for lang in ("en", "fr")}
-    dictionary = build_dictionary(list(paths.values()), tmp / "vocab")
+    dictionary = write_vocab(list(paths.values()), tmp / "vocab")
     for lang, path in paths.items():
         binarize_lines(path.open(encoding="utf-8"), dictionary, tmp / f"en-fr.{lang}")
     return dictionary, tmp

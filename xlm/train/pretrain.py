@@ -1,7 +1,19 @@
 """`xlm pretrain`: train one CLM/MLM/TLM model; the same command on 1 CPU, 1 GPU,
 `torchrun --nproc-per-node N` or N SLURM tasks (see xlm.train.distributed).
 
-Reruns resume from `OUT/checkpoints/latest.pt` when the settings are unchanged.
+Reruns resume from `OUT/checkpoints/latest.pt` when the settings are unchanged (run-length
+settings such as max_steps may change: raising max_steps continues a finished run).
+
+A paper-size MLM (settings.json: {"mlm": [...], "n_layers": 12, "dim": 1024, "n_heads": 8,
+"bptt": 256, "batch_size": 64, "lr": 0.0001, "warmup_steps": 4000, ...}; `batch_size` is
+rows per update over all ranks together, `accumulate` multiplies it):
+    one GPU:   xlm pretrain --name mlm --settings @settings.json --data data/bin \
+                   --vocab data/bpe/vocab --out results/mlm/pretrain
+    8 GPUs:    torchrun --nproc-per-node 8 -m xlm pretrain <same arguments>
+    SLURM:     srun --nodes 2 --ntasks-per-node 8 --gpus-per-node 8 \
+                   python -m xlm pretrain <same arguments>
+bf16 autocast on GPU by default (`precision: fp16` for loss-scaled fp16, V100). Ask SLURM
+for `--signal=USR1@120` (or rely on SIGTERM): the run checkpoints before it is killed.
 """
 
 from __future__ import annotations
