@@ -35,10 +35,12 @@ def resources_that_fit(cpus: int = 2, mem_mb: int = 3000) -> list[str]:
     resources, threads = [], []
     for rule, values in profile.get("set-resources", {}).items():
         for key, value in values.items():
-            if key == "cpus_per_task":
+            if key in ("cpus_per_task", "cpus_per_gpu"):
                 value = min(value, cpus)
             elif key == "mem_mb":
                 value = min(value, mem_mb)
+            if key == "runtime":
+                value = min(value, 30)
             resources.append(f"{rule}:{key}={value}")
     for rule, value in profile.get("set-threads", {}).items():
         threads.append(f"{rule}={min(value, cpus)}")

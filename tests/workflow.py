@@ -52,3 +52,51 @@ def snakemake(workdir: Path, *args: str, timeout: int = 900,
 
 def mtimes(workdir: Path, pattern: str) -> dict[str, int]:
     return {str(p.relative_to(workdir)): p.stat().st_mtime_ns for p in workdir.glob(pattern)}
+
+
+def absolute_demo_paths(value):
+    """The config with every `demo/...` path made absolute (usable from any folder)."""
+    if isinstance(value, dict):
+        return {key: absolute_demo_paths(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [absolute_demo_paths(item) for item in value]
+    if isinstance(value, str) and value.startswith("demo/"):
+        return str(REPO / value)
+    return value
+
+
+def tiny_pipeline_config(shared_data: Path) -> dict:
+    """The whole pipeline on three languages with tiny models: every stage and task runs,
+    in a few minutes on 2 cores."""
+    config = absolute_demo_paths(base_config(shared_data))
+    langs = ["en", "fr", "ro"]
+    config["run_name"] = "tiny"
+    config["languages"] = langs
+    config["wiki"]["local"] = {lang: config["wiki"]["local"][lang] for lang in langs}
+    config["local_text"] = {}
+    config["bpe"].update(n_codes=400, max_vocab=1200, sample_sentences=2000)
+    pairs = config["parallel"]["pairs"]
+    config["parallel"]["pairs"] = {"en-fr": pairs["en-fr"], "en-ro": pairs["en-ro"]}
+    config["xnli"]["languages"] = ["en", "fr"]
+    config["mt_data"]["pairs"] = {"en-ro": config["mt_data"]["pairs"]["en-ro"]}
+    config["pretrain"].update(n_layers=1, dim=32, n_heads=2, bptt=32, batch_size=8,
+                              max_steps=12, eval_every=6, eval_batches=2, log_every=3,
+                              warmup_steps=4, checkpoint_every=6)
+    config["models"] = {"mlm_tlm": {"mlm": langs, "tlm": ["en-fr"]}}
+    config["imported_models"] = {}
+    config["xnli_finetune"].update(models=["mlm_tlm"], epochs=1, max_train=64, max_eval=32,
+                                   log_every=2)
+    mt = config["mt"]
+    mt["defaults"].update(max_steps=6, eval_every=3, valid_sentences=4, log_every=2,
+                          n_layers=1, dim=32, n_heads=2)
+    mt["test_sentences"] = 6
+    mt["beam"] = 2
+    mt["experiments"] = {"sup_ro_en": {"kind": "supervised", "setting": "unidirectional",
+                                       "directions": ["ro-en"], "encoder_init": "mlm_tlm",
+                                       "decoder_init": "mlm_tlm"}}
+    config["embeddings"].update(models=["mlm_tlm"],
+                                dictionaries={"en-fr": config["embeddings"]["dictionaries"]
+                                              ["en-fr"]})
+    config["lm"].update(target="ro", combinations={"lm_ro": ["ro"], "lm_ro_en": ["ro", "en"]},
+                        overrides={"max_steps": 6, "eval_every": 3})
+    return config
