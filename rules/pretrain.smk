@@ -70,6 +70,10 @@ rule pretrain_model:
         settings=lambda wildcards: json.dumps(pretrain_settings(wildcards.model), sort_keys=True),
         out="results/{model}/pretrain",
     threads: 2
+    resources:
+        # Ranks of the run; the SLURM profile may raise it (with `nodes`) for multi-node
+        # training. Several GPUs in one job start one rank each without it.
+        tasks=1,
     conda:
         TRAIN_ENV
     log:
@@ -77,7 +81,7 @@ rule pretrain_model:
     shell:
         "xlm pretrain --name {wildcards.model} --settings {params.settings:q}"
         " --data data/bin --vocab {input.vocab:q} --out {params.out:q}"
-        " --threads {threads} > {log:q} 2>&1"
+        " --threads {threads} --ranks {resources.tasks} > {log:q} 2>&1"
 
 
 rule pretrain:

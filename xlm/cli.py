@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     runner = getattr(module, f"run_{name}", None) or module.run
     adder(stage_parser)
     args = stage_parser.parse_args(rest)
+    args.command_line = [top.command, *rest]  # to start more ranks of the same command
     logging.basicConfig(
         level=logging.DEBUG if top.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -24,6 +24,7 @@ import logging
 import torch
 
 from xlm.train.distributed import cleanup, setup_distributed
+from xlm.train.launch import run_ranks_if_needed
 from xlm.train.settings import PretrainSettings
 from xlm.train.trainer import Pretrainer
 
@@ -43,12 +44,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="provenance for metrics (default: hash of the settings)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     parser.add_argument("--cpu", action="store_true", help="train on CPU even with a GPU")
+    parser.add_argument("--ranks", type=int, default=1,
+                        help="ranks to start (several: srun inside SLURM, else torchrun); "
+                             "several visible GPUs start one rank each")
     parser.add_argument("--stop-at", type=int, default=None,
                         help="stop after this step with a checkpoint (as a preemption would)")
 
 
 def run(args: argparse.Namespace) -> None:
     settings = PretrainSettings.from_json(args.settings)
+    run_ranks_if_needed(args.command_line, args.ranks, use_gpus=not args.cpu)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     context = setup_distributed(force_cpu=args.cpu)

@@ -469,9 +469,10 @@ class Pretrainer:
                 if self.step % s.checkpoint_every == 0 or received or self.step == stop_at:
                     self.save_checkpoint()
                 self._signal = None
-                if received == signal.SIGTERM:
-                    log.warning("stopping on SIGTERM; rerun to resume from step %d", self.step)
-                    raise SystemExit(128 + signal.SIGTERM)
+                if received:  # SLURM's warning before a time limit, or preemption
+                    log.warning("stopping on %s; rerun to resume from step %d",
+                                signal.Signals(received).name, self.step)
+                    raise SystemExit(128 + received)
                 if self.step == stop_at:
                     return False
             if self.last_eval_step != self.step:
