@@ -12,13 +12,18 @@ CORES ?= $(shell nproc)
 
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test lint clean-venv
+.PHONY: run test lint bench clean-venv
 
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) all
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
+
+# The benchmark suite (issue 8; not part of `test`): benchmarks/results/*.json and the
+# table in benchmarks/README.md. Minutes; see benchmarks/README.md.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
