@@ -1,6 +1,7 @@
 # Helpers shared by every stage: config validation, the `xlm` command, paths.
 
 import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -30,6 +31,11 @@ else:
 XLM = "xlm"  # kept for rules that still write {XLM}; prefer writing xlm directly
 PREPROCESS_ENV = "../envs/preprocess.yaml"
 TRAIN_ENV = "../envs/train.yaml"
+# SLURM sends SIGUSR1 to a job's processes before its time limit (profiles/slurm). It is
+# meant for the training process, which checkpoints and exits so that the retried job
+# resumes; the Snakemake running inside the job must outlive it rather than die of it.
+signal.signal(signal.SIGUSR1, lambda signum, frame: None)
+
 LANGUAGES = list(config["languages"])
 SPLITS = ["train", "valid", "test"]
 CONFIG_HASH = config_hash(config)

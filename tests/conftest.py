@@ -21,3 +21,16 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tmp_path_factory, shared_data):
+    """One local run of the whole pipeline on a tiny config (shared by the pipeline and
+    SLURM tests): (working directory, config)."""
+    from workflow import snakemake, tiny_pipeline_config, write_config
+
+    workdir = tmp_path_factory.mktemp("pipeline")
+    config = tiny_pipeline_config(shared_data)
+    write_config(workdir, config)
+    snakemake(workdir, "all", timeout=1500)
+    return workdir, config

@@ -66,19 +66,18 @@ def absolute_demo_paths(value):
 
 
 def tiny_pipeline_config(shared_data: Path) -> dict:
-    """The whole pipeline on three languages with tiny models: every stage and task runs,
-    in a few minutes on 2 cores."""
+    """The whole pipeline on English and French with tiny models: every stage and task
+    runs, in a few minutes on 2 cores."""
     config = absolute_demo_paths(base_config(shared_data))
-    langs = ["en", "fr", "ro"]
+    langs = ["en", "fr"]
     config["run_name"] = "tiny"
     config["languages"] = langs
     config["wiki"]["local"] = {lang: config["wiki"]["local"][lang] for lang in langs}
     config["local_text"] = {}
     config["bpe"].update(n_codes=400, max_vocab=1200, sample_sentences=2000)
-    pairs = config["parallel"]["pairs"]
-    config["parallel"]["pairs"] = {"en-fr": pairs["en-fr"], "en-ro": pairs["en-ro"]}
-    config["xnli"]["languages"] = ["en", "fr"]
-    config["mt_data"]["pairs"] = {"en-ro": config["mt_data"]["pairs"]["en-ro"]}
+    config["parallel"]["pairs"] = {"en-fr": config["parallel"]["pairs"]["en-fr"]}
+    config["xnli"]["languages"] = langs
+    config["mt_data"]["pairs"] = {"en-fr": config["mt_data"]["pairs"]["en-fr"]}
     config["pretrain"].update(n_layers=1, dim=32, n_heads=2, bptt=32, batch_size=8,
                               max_steps=12, eval_every=6, eval_batches=2, log_every=3,
                               warmup_steps=4, checkpoint_every=6)
@@ -91,12 +90,12 @@ def tiny_pipeline_config(shared_data: Path) -> dict:
                           n_layers=1, dim=32, n_heads=2)
     mt["test_sentences"] = 6
     mt["beam"] = 2
-    mt["experiments"] = {"sup_ro_en": {"kind": "supervised", "setting": "unidirectional",
-                                       "directions": ["ro-en"], "encoder_init": "mlm_tlm",
+    mt["experiments"] = {"sup_fr_en": {"kind": "supervised", "setting": "unidirectional",
+                                       "directions": ["fr-en"], "encoder_init": "mlm_tlm",
                                        "decoder_init": "mlm_tlm"}}
     config["embeddings"].update(models=["mlm_tlm"],
                                 dictionaries={"en-fr": config["embeddings"]["dictionaries"]
                                               ["en-fr"]})
-    config["lm"].update(target="ro", combinations={"lm_ro": ["ro"], "lm_ro_en": ["ro", "en"]},
+    config["lm"].update(target="fr", combinations={"lm_fr": ["fr"], "lm_fr_en": ["fr", "en"]},
                         overrides={"max_steps": 6, "eval_every": 3})
     return config
