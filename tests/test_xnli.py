@@ -48,7 +48,7 @@ def test_fine_tuning_beats_majority_and_records_every_language(setup):
     assert cells[("valid", "en")] > majority + 4, (cells, majority)
 
 
-def test_resume_after_sigterm_is_exact(setup, monkeypatch):
+def test_resume_after_sigusr1_is_exact(setup, monkeypatch):
     root, data, vocab, model = setup
     settings = XnliSettings(lr=[1e-3, 5e-4], batch_size=[16], epochs=1, max_train=160,
                             max_eval=60, max_len=64)
@@ -65,7 +65,7 @@ def test_resume_after_sigterm_is_exact(setup, monkeypatch):
     def batch_then_signal(self, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 13:  # the second grid point, mid-epoch
-            interrupted.checkpoint.signal = signal.SIGTERM
+            interrupted.checkpoint.signal = signal.SIGUSR1
         return original_batch(self, *args, **kwargs)
 
     monkeypatch.setattr(xnli.XnliSplit, "batch", batch_then_signal)

@@ -121,7 +121,9 @@ def length_batches(lengths: np.ndarray, tokens_per_batch: int,
 
 class TaskCheckpoint:
     """`latest.pt` in an undeclared folder, written atomically, plus the signals SLURM sends
-    before a time limit: SIGUSR1 asks for a checkpoint, SIGTERM for a checkpoint and exit."""
+    before a time limit (SIGUSR1 with `--signal=USR1@600`, then SIGTERM): either one
+    checkpoints after the current step and exits with 128 + signal, and the retried job
+    resumes (as pretraining does)."""
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
@@ -158,11 +160,10 @@ class TaskCheckpoint:
                 signal.signal(sig, handler)
 
     def after_step(self, settings: dict[str, Any], state: dict[str, Any]) -> None:
-        """Checkpoint when a signal came; exit after SIGTERM (rerun to resume)."""
+        """Checkpoint and exit when a signal came (rerun to resume)."""
         if self.signal is None:
             return
         received, self.signal = self.signal, None
         self.save(settings, state)
-        if received == signal.SIGTERM:
-            log.warning("stopping on SIGTERM; rerun to resume")
-            raise SystemExit(128 + signal.SIGTERM)
+        log.warning("stopping on %s; rerun to resume", signal.Signals(received).name)
+        raise SystemExit(128 + received)
