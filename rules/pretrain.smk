@@ -11,6 +11,7 @@
 # command under `torchrun --nproc-per-node N` or `srun` (see README).
 
 import json
+import re
 
 MODELS = config["models"]
 
@@ -61,6 +62,8 @@ wildcard_constraints:
 
 rule pretrain_model:
     """Train one model; resumes from its latest checkpoint; keeps the best valid model."""
+    wildcard_constraints:
+        model="|".join(re.escape(name) for name in MODELS),
     input:
         unpack(pretrain_inputs),
     output:
