@@ -16,7 +16,13 @@
 
 import os
 
-from xlm.report.run_files import curve_plots, fingerprint, metrics_inputs, stale_metrics
+from xlm.report.run_files import (
+    curve_plots,
+    fingerprint,
+    metrics_inputs,
+    stale_metrics,
+    training_marker,
+)
 from xlm.report.tables import TABLE_NAMES
 
 
@@ -60,7 +66,9 @@ rule tables:
 rule plot_curves:
     """Loss, perplexity, lr and tokens/s against step of one training run."""
     input:
-        "results/{run}/train.jsonl",
+        lambda wildcards: training_marker(wildcards.run),
+    params:
+        train_log="results/{run}/train.jsonl",
     output:
         report(
             "results/plots/{run}/curves.png",
@@ -73,7 +81,8 @@ rule plot_curves:
     log:
         "logs/plots/{run}/curves.log",
     shell:
-        "xlm plots curves {input:q} --output {output:q} --title {wildcards.run:q} > {log:q} 2>&1"
+        "xlm plots curves {params.train_log:q} --output {output:q} --title {wildcards.run:q}"
+        " > {log:q} 2>&1"
 
 
 rule plot_xnli:

@@ -62,24 +62,23 @@ def fingerprint(paths: list[str]) -> dict[str, str]:
     return digests
 
 
-def train_logs(workflow: Any) -> list[str]:
-    """train.jsonl files to plot: asked for by `all`, made beside a declared metrics.json,
-    or hand-made (on disk and not producible)."""
-    logs = {path for path in all_targets(workflow) if path.endswith("train.jsonl")}
-    for metrics in metrics_inputs(workflow):
-        sibling = os.path.join(os.path.dirname(metrics), "train.jsonl")
-        if os.path.exists(sibling) or _producible(workflow, sibling):
-            logs.add(sibling)
-    logs.update(path for path in _existing("train.jsonl") if not _producible(workflow, path))
-    return sorted(logs)
+# A training run writes train.jsonl beside the file that marks its end: the folder kind
+# (results/{name}/{kind}/) -> that file. train.jsonl itself is not a declared output, so
+# that a resumed job keeps its history; its plot waits for the marker instead.
+TRAINING_MARKERS = {"pretrain": "metrics.json", "lm": "metrics.json", "mt": "model.pt"}
 
 
-def curve_plot(train_log: str) -> str:
-    """results/{run}/train.jsonl -> results/plots/{run}/curves.png."""
-    run = os.path.relpath(os.path.dirname(train_log), RESULTS)
-    return f"{PLOTS}/{run}/curves.png"
+def training_marker(run: str) -> str:
+    """results/{run}/<marker>: the declared output written when the run's training ends."""
+    return f"{RESULTS}/{run}/{TRAINING_MARKERS[os.path.basename(run)]}"
 
 
 def curve_plots(workflow: Any) -> list[str]:
-    """One curves.png per training run."""
-    return [curve_plot(log) for log in train_logs(workflow)]
+    """One results/plots/{run}/curves.png per training run that `all` asks for."""
+    runs = set()
+    for path in all_targets(workflow):
+        run = os.path.relpath(os.path.dirname(path), RESULTS)
+        kind = os.path.basename(run)
+        if path.endswith("metrics.json") and kind in TRAINING_MARKERS:
+            runs.add(run)
+    return sorted(f"{PLOTS}/{run}/curves.png" for run in runs)
