@@ -2,7 +2,7 @@
 
 The corpus is real BPE'd text (the text_to_ids benchmark's sentences, with its codes),
 repeated up to a unit of at least 4 MB (1x) and then 4 and 16 times that. Each
-measurement is a child process; its peak RSS comes from `os.wait4`'s rusage. The
+measurement is a child process; its peak RSS is its ru_maxrss (see `MEASURE`). The
 loader reads a fixed number of MLM batches (stream rows, masking) from the
 memory-mapped dataset, as the trainer does; its resident file pages (memory-mapped
 tokens it touched) are reported apart from its anonymous memory.
@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import tempfile
 from pathlib import Path
 
 from benchmarks import text_to_ids
@@ -73,18 +72,26 @@ def scaled(unit: Path, scale: int) -> Path:
     return path
 
 
+# The child's peak RSS must be read by a small parent: Linux carries the forking
+# process's high-water mark over fork and exec into the child's ru_maxrss, so measured
+# from this (large) process every child would look as big as the suite itself.
+MEASURE = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:]).returncode
+print("MAXRSS_KB", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
+sys.exit(code)
+"""
+
+
 def peak_rss_mb(command: list[str]) -> tuple[float, str]:
-    """Run `command` as a child; its peak RSS in MB (from wait4) and its stdout."""
+    """Run `command` under a small measuring parent; its peak RSS in MB and its stdout."""
     env = {**os.environ, "TQDM_DISABLE": "1"}
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        child = subprocess.Popen(command, stdout=out, stderr=err, env=env, text=True)
-        _, status, usage = os.wait4(child.pid, 0)  # reaps it: rusage of this child alone
-        child.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        if child.returncode != 0:
-            raise RuntimeError(f"{' '.join(command)} failed:\n{err.read()[-2000:]}")
-        return usage.ru_maxrss / 1024, out.read()
+    done = subprocess.run([python(), "-c", MEASURE, *command], capture_output=True, text=True,
+                          env=env, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
+    peak = [line for line in done.stderr.splitlines() if line.startswith("MAXRSS_KB ")]
+    return int(peak[-1].split()[1]) / 1024, done.stdout
 
 
 def run(options: Options) -> Result:

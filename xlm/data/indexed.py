@@ -28,7 +28,10 @@ from xlm.io import atomic_path
 
 log = logging.getLogger(__name__)
 
-_FLUSH_SENTENCES = 1 << 16
+# Pending sentences are written out at whichever comes first: a small buffer keeps the
+# writer's memory the same on a corpus of a thousand lines or a billion.
+_FLUSH_SENTENCES = 1 << 13
+_FLUSH_TOKENS = 1 << 18
 
 
 def bin_path(prefix: str | os.PathLike[str]) -> Path:
@@ -76,6 +79,7 @@ class IndexedDatasetWriter:
         self._offset = 0
         self._pending_bin: list[np.ndarray] = []
         self._pending_idx: list[int] = [0]
+        self._pending_tokens = 0
 
     def add_line(self, line: str, line_number: int | None = None) -> None:
         """Encode a line of space-separated tokens; unknown words become `<unk>`."""
@@ -106,19 +110,19 @@ class IndexedDatasetWriter:
         self.stats.sentences += 1
         self.stats.tokens += len(ids)
         self.stats.empty += int(len(ids) == 0)
-        self._pending_bin.append(ids)
-        self._pending_bin.append(np.array([EOS], dtype=np.int64))
+        self._pending_bin.append(np.append(ids, EOS).astype(self.dtype))
         self._offset += len(ids) + 1
         self._pending_idx.append(self._offset)
-        if len(self._pending_idx) >= _FLUSH_SENTENCES:
+        self._pending_tokens += len(ids) + 1
+        if len(self._pending_idx) >= _FLUSH_SENTENCES or self._pending_tokens >= _FLUSH_TOKENS:
             self._flush()
 
     def _flush(self) -> None:
         if self._pending_bin:
-            self._bin.write(np.concatenate(self._pending_bin).astype(self.dtype).tobytes())
+            self._bin.write(np.concatenate(self._pending_bin).tobytes())
         if self._pending_idx:
             self._idx.write(np.asarray(self._pending_idx, dtype=np.int64).tobytes())
-        self._pending_bin, self._pending_idx = [], []
+        self._pending_bin, self._pending_idx, self._pending_tokens = [], [], 0
 
     def __enter__(self) -> IndexedDatasetWriter:
         return self

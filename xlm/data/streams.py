@@ -9,12 +9,23 @@ epoch, batch number), so the data position of a run is just how many batches it 
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Sequence
 
 import numpy as np
 
 from xlm.data.dictionary import EOS
 from xlm.data.indexed import IndexedDataset
+
+
+def release_pages(array: np.ndarray) -> None:
+    """Unmap the pages of a memory-mapped array from this process (they stay in the page
+    cache and are mapped again on the next read). Otherwise every page a run has read
+    counts in its resident memory, which grows toward the corpus size over an epoch
+    (and SLURM's MaxRSS reports it)."""
+    mapping = getattr(array, "_mmap", None)  # numpy.memmap keeps its mmap.mmap here
+    if mapping is not None and hasattr(mmap, "MADV_DONTNEED"):
+        mapping.madvise(mmap.MADV_DONTNEED)
 
 
 def rank_share(rows: np.ndarray, rank: int, world_size: int) -> tuple[np.ndarray, int]:
@@ -48,6 +59,7 @@ class StreamDataset:
                 out[i, 1:] = tokens[:self.bptt - 1]
             else:
                 out[i] = tokens[start - 1:start - 1 + self.bptt]
+        release_pages(tokens)
         return out
 
     def batches_per_epoch(self, batch_size: int) -> int:
