@@ -20,6 +20,11 @@ EMBEDDINGS = config.get("embeddings", {"models": [], "dictionaries": {}})
 LM = config.get("lm", {"combinations": {}})
 
 
+wildcard_constraints:
+    experiment=r"[A-Za-z0-9_]+",
+    combination=r"[A-Za-z0-9_]+",
+
+
 def pretrained_model(model):
     """The model.pt a task starts from: pretrained (models:) or imported (imported_models:)."""
     known = list(config["models"]) + list(config.get("imported_models", {}))
