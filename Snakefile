@@ -17,6 +17,15 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+
+
+wildcard_constraints:
+    lang=r"[a-z]{2,3}",
+    split=r"train|valid|test",
+    shard=r"\d+",
+    model=r"[A-Za-z0-9_]+",
+
+
 include: "rules/wiki.smk"
 include: "rules/tokenize.smk"
 include: "rules/bpe.smk"

@@ -7,27 +7,8 @@
 #   data/bpe/{lang}.{split}.txt  monolingual text after BPE
 #   data/{kind}/bpe/{name}.txt   parallel, XNLI and MT text after BPE (kind: para|xnli|mt)
 
-BPE_SETTINGS = config["bpe"]
-if bool(BPE_SETTINGS["codes"]) != bool(BPE_SETTINGS["vocab"]):
-    sys.exit("error: config.yaml: set both bpe.codes and bpe.vocab (released files), "
-             "or neither (learn them)")
-LEARN_BPE = not BPE_SETTINGS["codes"]
-BPE_CODES = "data/bpe/codes" if LEARN_BPE else BPE_SETTINGS["codes"]
-BPE_VOCAB = "data/bpe/vocab" if LEARN_BPE else BPE_SETTINGS["vocab"]
-
-
 wildcard_constraints:
     kind=r"para|xnli|mt",
-
-
-def bpe_apply_inputs(wildcards):
-    """Codes, and the vocabulary only when it is given (a learned one is counted on BPE'd
-    text, so applying cannot wait for it)."""
-    return {"codes": BPE_CODES} if LEARN_BPE else {"codes": BPE_CODES, "vocab": BPE_VOCAB}
-
-
-def bpe_vocab_flag(wildcards, input):
-    return f"--vocab {shlex.quote(str(input.vocab))}" if "vocab" in input.keys() else ""
 
 
 if LEARN_BPE:

@@ -1,5 +1,7 @@
 # Helpers shared by every stage: config validation, the `xlm` command, paths.
 
+import json
+import re
 import shlex
 import signal
 import sys
@@ -12,7 +14,7 @@ from xlm.errors import UserError
 
 CONFIG_FILES = list(dict.fromkeys(str(Path(f).resolve()) for f in workflow.configfiles))
 try:
-    validate_config(config, source=" + ".join(CONFIG_FILES) or "config")
+    validate_config(config, source=" and ".join(CONFIG_FILES) or "config")
 except UserError as error:
     sys.exit(f"error: {error}")
 
@@ -41,11 +43,6 @@ SPLITS = ["train", "valid", "test"]
 CONFIG_HASH = config_hash(config)
 
 
-wildcard_constraints:
-    lang=r"[a-z]{2,3}",
-    split=r"train|valid|test",
-    shard=r"\d+",
-
 
 def local_dump(lang):
     """The configured local dump of a language, or None when it is downloaded."""
@@ -66,7 +63,7 @@ def checksum_option(lang):
     url = config["wiki"]["checksum_url"]
     if not url:
         return ""
-    return "--checksum-url " + shlex.quote(url.format(lang=lang, date=config["wiki"]["date"]))
+    return f"--checksum-url {shlex.quote(url.format(lang=lang, date=config['wiki']['date']))}"
 
 
 def extract_options(wildcards):
@@ -99,12 +96,12 @@ def tokenizer_flags(lang):
     """Command-line flags of `xlm tokenize` for a language."""
     flags = []
     for key, value in sorted(tokenizer_settings(lang).items()):
-        flag = "--" + key.replace("_", "-")
+        flag = f"--{key.replace('_', '-')}"
         if value is True:
             flags.append(flag)
         elif value is False:
             if key.startswith("romanian_"):
-                flags.append("--no-" + key.replace("_", "-"))
+                flags.append(f"--no-{key.replace('_', '-')}")
         else:
             flags.append(f"{flag} {shlex.quote(str(value))}")
     return " ".join(flags)
@@ -119,3 +116,142 @@ def tokenizer_inputs(wildcards):
     if wildcards.lang == "ja":
         return {"kytea_model": config["tokenize"]["kytea_model"]}
     return {}
+
+
+# ---------------------------------------------------------------- BPE (rules/bpe.smk)
+
+BPE_SETTINGS = config["bpe"]
+if bool(BPE_SETTINGS["codes"]) != bool(BPE_SETTINGS["vocab"]):
+    sys.exit("error: config.yaml: set both bpe.codes and bpe.vocab (released files), "
+             "or neither (learn them)")
+LEARN_BPE = not BPE_SETTINGS["codes"]
+BPE_CODES = "data/bpe/codes" if LEARN_BPE else BPE_SETTINGS["codes"]
+BPE_VOCAB = "data/bpe/vocab" if LEARN_BPE else BPE_SETTINGS["vocab"]
+
+
+def bpe_apply_inputs(wildcards):
+    """Codes, and the vocabulary only when it is given (a learned one is counted on BPE'd
+    text, so applying cannot wait for it)."""
+    return {"codes": BPE_CODES} if LEARN_BPE else {"codes": BPE_CODES, "vocab": BPE_VOCAB}
+
+
+def bpe_vocab_flag(wildcards, input):
+    return f"--vocab {shlex.quote(str(input.vocab))}" if "vocab" in input.keys() else ""
+
+
+# ---------------------------------------------------------------- Parallel corpora (rules/parallel.smk)
+
+PARALLEL = config["parallel"]
+
+
+def check_pair_sides(section, pairs):
+    """Each split of pair l1-l2 must name exactly the files of l1 and l2."""
+    for pair, splits in pairs.items():
+        for split, sides in splits.items():
+            if sorted(sides) != sorted(pair.split("-")):
+                sys.exit(f"error: config.yaml: key '{section}.pairs.{pair}.{split}' names "
+                         f"sides {sorted(sides)}; give one file for each of {pair.split('-')}")
+
+
+check_pair_sides("parallel", PARALLEL["pairs"])
+
+
+def is_url(source):
+    return source.startswith(("http://", "https://"))
+
+
+def parallel_source(pair, split, lang):
+    """A side's file: the configured path, or where its URL is downloaded to."""
+    source = PARALLEL["pairs"][pair][split][lang]
+    return f"data/para/download/{pair}.{split}.{lang}.txt" if is_url(source) else source
+
+
+def parallel_datasets():
+    """Every binarized side of every configured pair and split."""
+    return [
+        f"data/bin/{pair}.{lang}.{split}.{ext}"
+        for pair, splits in PARALLEL["pairs"].items()
+        for split in splits
+        for lang in pair.split("-")
+        for ext in ("bin", "idx")
+    ]
+
+
+# ---------------------------------------------------------------- XNLI and MT test data (rules/task_data.smk)
+
+XNLI = config["xnli"]
+MT_DATA = config["mt_data"]
+check_pair_sides("mt_data", MT_DATA["pairs"])
+XNLI_SPLITS = {"train": ["en"], "valid": XNLI["languages"], "test": XNLI["languages"]}
+
+
+def xnli_source(wildcards):
+    if wildcards.split == "train":
+        return XNLI["train"]
+    return XNLI[wildcards.split].format(lang=wildcards.lang)
+
+
+def xnli_datasets():
+    return [
+        path
+        for split, langs in XNLI_SPLITS.items()
+        for lang in langs
+        for path in [f"data/xnli/{lang}.{split}.label"]
+        + [f"data/xnli/{lang}.{split}.{part}.{ext}" for part in ("s1", "s2") for ext in ("bin", "idx")]
+    ]
+
+
+def mt_datasets():
+    return [
+        f"data/mt/{pair}.{lang}.{split}.{ext}"
+        for pair, splits in MT_DATA["pairs"].items()
+        for split in splits
+        for lang in pair.split("-")
+        for ext in ("bin", "idx", "ref")
+    ]
+
+
+# ---------------------------------------------------------------- Pretraining (rules/pretrain.smk)
+
+
+MODELS = config["models"]
+
+
+def pretrain_settings(model):
+    """The model's resolved config slice: `pretrain` defaults with its own keys on top."""
+    return {**config["pretrain"], **MODELS[model]}
+
+
+def check_models():
+    """Every model names configured languages and configured parallel pairs."""
+    for model in MODELS:
+        settings = pretrain_settings(model)
+        for objective in ("clm", "mlm"):
+            for lang in settings.get(objective, []):
+                if lang not in LANGUAGES:
+                    sys.exit(f"error: config.yaml: key 'models.{model}.{objective}' names "
+                             f"'{lang}', which is not in 'languages'; add it there or remove it")
+        for pair in settings.get("tlm", []):
+            if pair not in config["parallel"]["pairs"]:
+                sys.exit(f"error: config.yaml: key 'models.{model}.tlm' names '{pair}', which "
+                         "is not under 'parallel.pairs'; configure its files there")
+            if not {"train", "valid", "test"} <= set(config["parallel"]["pairs"][pair]):
+                sys.exit(f"error: config.yaml: TLM pair '{pair}' of model '{model}' needs "
+                         "train, valid and test files under 'parallel.pairs'")
+
+
+check_models()
+
+
+def pretrain_inputs(wildcards):
+    """The binarized splits the model reads, and the vocabulary."""
+    settings = pretrain_settings(wildcards.model)
+    prefixes = [lang for lang in dict.fromkeys(settings.get("clm", []) + settings.get("mlm", []))]
+    prefixes += [f"{pair}.{lang}" for pair in settings.get("tlm", []) for lang in pair.split("-")]
+    files = [
+        f"data/bin/{prefix}.{split}.{ext}"
+        for prefix in prefixes
+        for split in SPLITS
+        for ext in ("bin", "idx")
+    ]
+    return {"vocab": BPE_VOCAB, "data": files}

@@ -6,42 +6,6 @@
 #   data/para/tok/{pair}.{split}.{lang}.txt        tokenized (then data/para/bpe/...)
 #   data/bin/{pair}.{lang}.{split}.{bin,idx}       binarized sides, line-aligned
 
-PARALLEL = config["parallel"]
-
-
-def check_pair_sides(section, pairs):
-    """Each split of pair l1-l2 must name exactly the files of l1 and l2."""
-    for pair, splits in pairs.items():
-        for split, sides in splits.items():
-            if sorted(sides) != sorted(pair.split("-")):
-                sys.exit(f"error: config.yaml: key '{section}.pairs.{pair}.{split}' names "
-                         f"sides {sorted(sides)}; give one file for each of {pair.split('-')}")
-
-
-check_pair_sides("parallel", PARALLEL["pairs"])
-
-
-def is_url(source):
-    return source.startswith(("http://", "https://"))
-
-
-def parallel_source(pair, split, lang):
-    """A side's file: the configured path, or where its URL is downloaded to."""
-    source = PARALLEL["pairs"][pair][split][lang]
-    return f"data/para/download/{pair}.{split}.{lang}.txt" if is_url(source) else source
-
-
-def parallel_datasets():
-    """Every binarized side of every configured pair and split."""
-    return [
-        f"data/bin/{pair}.{lang}.{split}.{ext}"
-        for pair, splits in PARALLEL["pairs"].items()
-        for split in splits
-        for lang in pair.split("-")
-        for ext in ("bin", "idx")
-    ]
-
-
 wildcard_constraints:
     pair=r"[a-z]{2,3}-[a-z]{2,3}",
     l1=r"[a-z]{2,3}",

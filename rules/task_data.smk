@@ -7,40 +7,8 @@
 #   data/mt/{pair}.{lang}.{split}.{bin,idx}         binarized sides, every line kept
 #   data/mt/{pair}.{lang}.{split}.ref               the raw side, for detokenized BLEU
 
-XNLI = config["xnli"]
-MT_DATA = config["mt_data"]
-check_pair_sides("mt_data", MT_DATA["pairs"])
-XNLI_SPLITS = {"train": ["en"], "valid": XNLI["languages"], "test": XNLI["languages"]}
-
-
 wildcard_constraints:
     part=r"s1|s2",
-
-
-def xnli_source(wildcards):
-    if wildcards.split == "train":
-        return XNLI["train"]
-    return XNLI[wildcards.split].format(lang=wildcards.lang)
-
-
-def xnli_datasets():
-    return [
-        path
-        for split, langs in XNLI_SPLITS.items()
-        for lang in langs
-        for path in [f"data/xnli/{lang}.{split}.label"]
-        + [f"data/xnli/{lang}.{split}.{part}.{ext}" for part in ("s1", "s2") for ext in ("bin", "idx")]
-    ]
-
-
-def mt_datasets():
-    return [
-        f"data/mt/{pair}.{lang}.{split}.{ext}"
-        for pair, splits in MT_DATA["pairs"].items()
-        for split in splits
-        for lang in pair.split("-")
-        for ext in ("bin", "idx", "ref")
-    ]
 
 
 rule xnli_extract:
