@@ -16,6 +16,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) all
+	$(BIN)/snakemake --report results/report.html
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
