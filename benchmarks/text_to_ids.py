@@ -1,11 +1,11 @@
 """Text to ids: raw sentences -> XLM token ids, sentences per second per core.
 
-Ours: `get_tokenizer` (Moses normalisation + tokenizer) per line, one fastBPE `apply`
-over the whole batch of lines, `Dictionary.encode`. Peers, on the same lines with the
-same codes and vocabulary: `transformers`' `XLMTokenizer` (sacremoses + Python BPE;
-kept warm across repeats, so its BPE cache helps it) and a plain loop of stock
-sacremoses + the fastBPE binding one sentence at a time. Scaling: ours over 1 and 2
-worker processes, each with its own tokenizer, on contiguous shards of the lines.
+Ours: `get_tokenizer` (Moses normalisation + tokenizer) per line, `bpe.apply_to_lines`
+(fastBPE on each distinct word of the batch once), `Dictionary.encode`. Peers, on the
+same lines with the same codes and vocabulary: `transformers`' `XLMTokenizer`
+(sacremoses + Python BPE; kept warm across repeats, so its BPE cache helps it) and a
+plain loop of stock sacremoses + the fastBPE binding, one sentence at a time. Scaling:
+ours over 1 and 2 worker processes, each with its own tokenizer, on contiguous shards.
 """
 
 from __future__ import annotations
@@ -86,8 +86,10 @@ class OurTextToIds:
         self.tokenizers = {lang: get_tokenizer(lang) for lang in LANGS}
 
     def __call__(self, lang: str, lines: Sequence[str]) -> list[list[int]]:
+        from xlm.text.bpe import apply_to_lines
+
         tokenize = self.tokenizers[lang]
-        applied = self.bpe.apply([tokenize(line) for line in lines])
+        applied = apply_to_lines(self.bpe, [tokenize(line) for line in lines])
         return [self.dictionary.encode(line).tolist() for line in applied]
 
 

@@ -1,4 +1,5 @@
-"""The fast Moses normalizer/tokenizer give sacremoses' output exactly (issue 8's speed-up)."""
+"""The speed-ups of issue 8 change no output: the fast Moses normalizer/tokenizer give
+sacremoses' output exactly, and BPE on distinct words gives fastBPE's line-by-line output."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 from sacremoses import MosesPunctNormalizer, MosesTokenizer
 
+from xlm.text.bpe import apply_to_lines, build_vocab, learn_codes
 from xlm.text.tokenizers import FastMosesTokenizer, FastPunctNormalizer, required_substring
 
 EDGE_CASES = [
@@ -43,3 +45,24 @@ def test_same_output_as_sacremoses(lang: str, shared_data: Path) -> None:
         for escape, dashes in ((False, False), (True, True)):
             assert (fast_tok.tokenize(normalized, dashes, return_str=True, escape=escape)
                     == slow_tok.tokenize(normalized, dashes, return_str=True, escape=escape)), line
+
+
+def test_bpe_on_distinct_words_is_bpe_on_lines(shared_data: Path, tmp_path: Path) -> None:
+    import fastBPE
+
+    tokenizer = FastMosesTokenizer("en")
+    text = (shared_data / "para" / "flores200" / "devtest.en").read_text(encoding="utf-8")
+    lines = [tokenizer.tokenize(line, escape=False, return_str=True)
+             for line in text.splitlines()[:300]] + ["", " a  b "]
+    sample = tmp_path / "sample.tok"
+    sample.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    learn_codes(sample, 300, tmp_path / "codes")
+    for vocab in (None, tmp_path / "vocab"):
+        if vocab is not None:
+            applied = tmp_path / "applied"
+            applied.write_text("\n".join(apply_to_lines(
+                fastBPE.fastBPE(str(tmp_path / "codes")), lines)) + "\n", encoding="utf-8")
+            build_vocab([applied], vocab, 200)  # a capped vocabulary restricts merges
+        applier = fastBPE.fastBPE(str(tmp_path / "codes"), *([str(vocab)] if vocab else []))
+        expected = applier.apply([" ".join(line.split()) for line in lines])
+        assert apply_to_lines(applier, lines) == expected

@@ -158,9 +158,21 @@ def _init_applier(codes: str, vocab: str) -> None:
     _APPLIER = fastBPE.fastBPE(codes, vocab)
 
 
+def apply_to_lines(applier, lines: Sequence[str]) -> list[str]:
+    """BPE of each line of space-separated tokens with a `fastBPE.fastBPE` applier.
+
+    BPE works word by word, so each distinct word of the lines is looked up once (about
+    half the time of applying it line by line on real text); splitting on any whitespace
+    also keeps fastBPE, which splits on single spaces, from seeing empty "words".
+    """
+    split = [line.split() for line in lines]
+    words = list({word for tokens in split for word in tokens})
+    pieces = dict(zip(words, applier.apply(words), strict=True))
+    return [" ".join([pieces[word] for word in tokens]) for tokens in split]
+
+
 def _apply_chunk(lines: list[str]) -> list[str]:
-    # fastBPE splits on single spaces: normalise whitespace so no empty "word" appears.
-    return _APPLIER.apply([" ".join(line.split()) for line in lines])
+    return apply_to_lines(_APPLIER, lines)
 
 
 def _chunks(handle, size: int) -> Iterator[list[str]]:
