@@ -23,19 +23,21 @@ except UserError as error:
 # by the Python of the rule's environment (envs/).
 if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
     shell.prefix(
-        f"set -euo pipefail; export PYTHONPATH={shlex.quote(workflow.basedir)}"
+        f"set -euo pipefail; trap true USR1; export PYTHONPATH={shlex.quote(workflow.basedir)}"
         '${PYTHONPATH:+:$PYTHONPATH}; xlm() { python -m xlm "$@"; }; '
     )
 else:
     shell.prefix(
-        f"set -euo pipefail; export PATH={shlex.quote(str(Path(sys.executable).parent))}:$PATH; "
+        f"set -euo pipefail; trap true USR1; "
+        f"export PATH={shlex.quote(str(Path(sys.executable).parent))}:$PATH; "
     )
 XLM = "xlm"  # kept for rules that still write {XLM}; prefer writing xlm directly
 PREPROCESS_ENV = "../envs/preprocess.yaml"
 TRAIN_ENV = "../envs/train.yaml"
 # SLURM sends SIGUSR1 to a job's processes before its time limit (profiles/slurm). It is
 # meant for the training process, which checkpoints and exits so that the retried job
-# resumes; the Snakemake running inside the job must outlive it rather than die of it.
+# resumes; the Snakemake running inside the job, and the rule's shell (`trap true USR1`
+# above, not inherited by the command), must outlive it rather than die of it.
 signal.signal(signal.SIGUSR1, lambda signum, frame: None)
 
 LANGUAGES = list(config["languages"])

@@ -10,7 +10,8 @@ from workflow import REPO
 
 TOOLS = (REPO / ".." / "shared" / "tools" / "local-slurm").resolve()
 PROFILE = REPO / "profiles" / "slurm"
-JOB_SUBMITTED = re.compile(r"submitted with SLURM jobid (\d+) \(log: .*/rule_([A-Za-z0-9_]+)/")
+JOB_SUBMITTED = re.compile(
+    r"submitted with SLURM jobid (\d+) \(log: (.*/rule_([A-Za-z0-9_]+)/.*)\)")
 
 
 def start() -> None:
@@ -52,7 +53,12 @@ def resources_that_fit(cpus: int = 2, mem_mb: int = 3000) -> list[str]:
 
 def submitted_jobs(snakemake_log: str) -> dict[int, str]:
     """SLURM job id -> rule name, from Snakemake's own submission messages."""
-    return {int(job): rule for job, rule in JOB_SUBMITTED.findall(snakemake_log)}
+    return {int(job): rule for job, _, rule in JOB_SUBMITTED.findall(snakemake_log)}
+
+
+def job_logs(snakemake_log: str) -> dict[int, str]:
+    """SLURM job id -> the plugin's log file of that job."""
+    return {int(job): path for job, path, _ in JOB_SUBMITTED.findall(snakemake_log)}
 
 
 def job_states(job_ids: list[int]) -> dict[int, str]:

@@ -8,10 +8,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 import shlex
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import slurm_cluster
@@ -107,22 +109,28 @@ def test_sigusr1_checkpoints_and_the_retried_job_resumes(slurm_run):
         assert process.wait(timeout=600) == 0, (workdir / "snakemake-slurm.log").read_text()
     finally:
         process.kill()
-    log = (workdir / "logs/pretrain/preempted.log").read_text()
-    assert "stopping on SIGUSR1" in log
     snakemake_log = (workdir / "snakemake-slurm.log").read_text()
-    jobs = slurm_cluster.submitted_jobs(snakemake_log)
-    states = slurm_cluster.job_states(sorted(jobs))
-    assert [states[j] for j in sorted(jobs)] == ["FAILED", "COMPLETED"], states
+    jobs = sorted(slurm_cluster.submitted_jobs(snakemake_log))
+    states = slurm_cluster.job_states(jobs)
+    assert [states[j] for j in jobs] == ["FAILED", "COMPLETED"], states
+    # The first job ended because training checkpointed and exited on SIGUSR1 (128 + 10);
+    # the retry resumed from that checkpoint.
+    first_job_log = Path(slurm_cluster.job_logs(snakemake_log)[jobs[0]]).read_text()
+    assert "non-zero exit status 138" in first_job_log, first_job_log[-2000:]
+    resumed = re.search(r"resumed from \S+ at step (\d+)",
+                        (workdir / "logs/pretrain/preempted.log").read_text())
+    assert resumed and int(resumed.group(1)) >= 6
     steps = [json.loads(line)["step"] for line in (out / "train.jsonl").read_text().splitlines()]
     assert steps == list(range(3, 301, 3))  # no step lost or repeated across the restart
 
-    # The same training, uninterrupted, gives the same final metrics.
+    # The same training, uninterrupted, with the job's thread count, gives the same metrics.
+    threads = re.search(r"--threads (\d+)", first_job_log).group(1)
     settings = {**config["pretrain"], **long_run}
     reference = workdir / "uninterrupted"
     subprocess.run([sys.executable, "-m", "xlm", "pretrain", "--name", "preempted",
                     "--settings", json.dumps(settings, sort_keys=True), "--data",
                     str(workdir / "data/bin"), "--vocab", str(workdir / "data/bpe/vocab"),
-                    "--out", str(reference), "--threads", "2"], check=True,
+                    "--out", str(reference), "--threads", threads], check=True,
                    capture_output=True)
     ours, theirs = values(out / "metrics.json"), values(reference / "metrics.json")
     assert ours.keys() == theirs.keys()
