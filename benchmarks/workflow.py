@@ -36,12 +36,15 @@ def demo_config() -> dict:
     return config
 
 
-def snakemake(workdir: Path, *args: str) -> tuple[float, str]:
-    """Seconds of one `snakemake` run in `workdir` (fails loudly), and its log."""
+def snakemake(workdir: Path, *args: str, path_prefix: Path | None = None) -> tuple[float, str]:
+    """Seconds of one `snakemake` run in `workdir` (fails loudly), and its log.
+    `path_prefix`: a folder put first on PATH (for the `scontrol` stub)."""
     command = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory",
                str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", "2",
                *args]
     env = {**os.environ, "PATH": f"{SNAKEMAKE.parent}:{os.environ['PATH']}"}
+    if path_prefix is not None:
+        env["PATH"] = f"{path_prefix}:{env['PATH']}"
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, cwd=workdir, env=env,
                           check=False)
@@ -49,6 +52,29 @@ def snakemake(workdir: Path, *args: str) -> tuple[float, str]:
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
     return seconds, done.stdout + done.stderr
+
+
+def scontrol_seconds() -> float | None:
+    """Seconds `scontrol show config` takes here (None: no SLURM commands). The SLURM
+    executor plugin runs it whenever snakemake starts, whatever the executor."""
+    if shutil.which("scontrol") is None:
+        return None
+    start = time.perf_counter()
+    try:
+        subprocess.run(["scontrol", "show", "config"], capture_output=True, timeout=20,
+                       check=False)
+    except subprocess.TimeoutExpired:
+        pass
+    return time.perf_counter() - start
+
+
+def stub_scontrol(folder: Path) -> Path:
+    """A folder holding an `scontrol` that fails at once, as on a machine without SLURM."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stub = folder / "scontrol"
+    stub.write_text("#!/bin/sh\nexit 1\n", encoding="utf-8")
+    stub.chmod(0o755)
+    return folder
 
 
 def run(options: Options) -> Result:
@@ -73,6 +99,15 @@ def run(options: Options) -> Result:
                                note="dry run" if options.quick else ""))
         result.rows.append(Row(f"second `snakemake {target}`, nothing to do", "s", noop,
                                target="< 10 s", met=noop < 10))
+        probe = scontrol_seconds()
+        result.details["scontrol_show_config_seconds"] = probe
+        if probe is not None and probe > 1 and not options.quick:
+            stubbed, _ = snakemake(workdir, target, path_prefix=stub_scontrol(workdir / "stub"))
+            result.details["noop_seconds_scontrol_stub"] = stubbed
+            result.rows.append(Row(
+                f"second `snakemake {target}`, with an `scontrol` that fails at once", "s",
+                stubbed, note=f"`scontrol show config` takes {probe:.1f} s here: SLURM "
+                "installed, no controller running"))
         if target != "all" and not options.quick:
             dry, _ = snakemake(workdir, "--dry-run", "all")
             result.details["dry_run_all_seconds"] = dry
