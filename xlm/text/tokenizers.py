@@ -84,7 +84,7 @@ def strip_accents(text: str) -> str:
 
 
 def load_kytea(model_path: str | None):
-    """A KyTea word segmenter; a gzipped model is unpacked once beside itself."""
+    """A KyTea word segmenter from a model file (plain or gzipped)."""
     import Mykytea
 
     if not model_path:
