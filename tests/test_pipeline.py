@@ -106,3 +106,13 @@ def test_changing_a_models_lr_reruns_it_and_what_follows_only(pipeline, tmp_path
     before = mtimes(workdir, "data/**/*")
     snakemake(workdir, "results/mlm_tlm/pretrain/model.pt", timeout=600)
     assert mtimes(workdir, "data/**/*") == before
+
+
+def test_report_holds_the_tables_and_plots(pipeline, tmp_path):
+    workdir, _ = pipeline
+    report = tmp_path / "report.html"
+    snakemake(workdir, "--report", str(report))
+    html = report.read_text(encoding="utf-8")
+    assert report.stat().st_size > 10_000
+    for name in ("table1_xnli.csv", "curves.png", "xnli_accuracy.png"):
+        assert name in html, name

@@ -236,16 +236,23 @@ config["models"] = {"mlm": 1}
 include: "rules/tables.smk"
 
 rule fake_xnli:
-    output: "results/{model}/xnli/metrics.json", "results/{model}/xnli/train.jsonl"
+    output: "results/{model}/xnli/metrics.json"
     params: setting=lambda wc: config["models"][wc.model]  # KeyError for a stale model
     log: "logs/fake_{model}.log"
     shell:
         "echo '[{{\"task\": \"xnli\", \"model\": \"{wildcards.model}\", \"split\": \"test\","
         " \"lang\": \"en\", \"metric\": \"acc\", \"value\": 70.0}}]' > {output[0]}"
-        " && echo '{{\"step\": 1, \"loss\": 2.0, \"lr\": 0.1}}' > {output[1]}"
+
+rule fake_pretrain:  # a training run: train.jsonl beside its declared metrics.json
+    output: "results/{model}/pretrain/metrics.json"
+    log: "logs/fake_pretrain_{model}.log"
+    shell:
+        "echo '{{\"step\": 1, \"loss\": 2.0, \"lr\": 0.1}}' > results/{wildcards.model}/pretrain/train.jsonl"
+        " && echo '[]' > {output[0]}"
 
 rule all:
-    input: rules.tables.output, rules.plots.input, "results/mlm/xnli/metrics.json"
+    input: rules.tables.output, rules.plots.input, "results/mlm/xnli/metrics.json",
+           "results/mlm/pretrain/metrics.json"
 '''
 
 
@@ -272,7 +279,7 @@ def test_snakemake_tables_waits_for_tasks_then_reruns_nothing(tmp_path, repo):
     table1 = (tmp_path / "results/tables/table1_xnli.md").read_text(encoding="utf-8")
     assert "| mlm | zero-shot | 70.0 |" in table1 and "| old | zero-shot | – | 55.0 |" in table1
     assert "| hand | ne | 123.0 |" in (tmp_path / "results/tables/table4_lm.md").read_text()
-    assert (tmp_path / "results/plots/mlm/xnli/curves.png").exists()
+    assert (tmp_path / "results/plots/mlm/pretrain/curves.png").exists()
     assert (tmp_path / "results/plots/xnli_accuracy.png").exists()
     assert "Nothing to be done" in run("tables", "plots", "-n")
     write_metrics(tmp_path / "results/old/xnli/metrics.json",
