@@ -247,8 +247,8 @@ rule fake_pretrain:  # a training run: train.jsonl beside its declared metrics.j
     output: "results/{model}/pretrain/metrics.json"
     log: "logs/fake_pretrain_{model}.log"
     shell:
-        "echo '{{\"step\": 1, \"loss\": 2.0, \"lr\": 0.1}}' > results/{wildcards.model}/pretrain/train.jsonl"
-        " && echo '[]' > {output[0]}"
+        "echo '{{\"step\": 1, \"loss\": 2.0, \"lr\": 0.1}}'"
+        " > results/{wildcards.model}/pretrain/train.jsonl && echo '[]' > {output[0]}"
 
 rule all:
     input: rules.tables.output, rules.plots.input, "results/mlm/xnli/metrics.json",
