@@ -167,3 +167,13 @@ def test_two_slurm_tasks_train_like_two_torchrun_ranks(cluster, shared_data, tmp
     assert len(ours) == len(reference) == 6
     for a, b in zip(reference, ours, strict=True):
         assert b == pytest.approx(a, rel=1e-5, abs=1e-6)
+
+
+def test_the_literal_command_finds_the_profile_from_the_repository_root(cluster):
+    """`snakemake --profile slurm all`, as users type it, picks up profiles/slurm."""
+    result = subprocess.run([str(SNAKEMAKE), "--profile", "slurm", "--dry-run", "all"],
+                            cwd=slurm_cluster.REPO, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Using profiles slurm" in result.stderr
+    assert "executor: slurm" in (slurm_cluster.REPO / "slurm" / "config.yaml").read_text()
