@@ -184,12 +184,21 @@ def parallel_datasets():
 XNLI = config["xnli"]
 MT_DATA = config["mt_data"]
 check_pair_sides("mt_data", MT_DATA["pairs"])
-XNLI_SPLITS = {"train": ["en"], "valid": XNLI["languages"], "test": XNLI["languages"]}
+# TRANSLATE-TRAIN: languages with a translated training set (checked in xlm/config.py).
+XNLI_TRANSLATE_TRAIN = XNLI.get("translate_train", {})
+XNLI_SPLITS = {"train": ["en", *XNLI_TRANSLATE_TRAIN], "valid": XNLI["languages"],
+               "test": XNLI["languages"]}
 
 
 def xnli_source(wildcards):
+    """English train is `xnli.train`, another language's its `xnli.translate_train` file."""
     if wildcards.split == "train":
-        return XNLI["train"]
+        if wildcards.lang == "en":
+            return XNLI["train"]
+        if wildcards.lang not in XNLI_TRANSLATE_TRAIN:
+            sys.exit(f"error: config.yaml: XNLI training data for '{wildcards.lang}' needs "
+                     f"a file under 'xnli.translate_train'")
+        return XNLI_TRANSLATE_TRAIN[wildcards.lang]
     return XNLI[wildcards.split].format(lang=wildcards.lang)
 
 

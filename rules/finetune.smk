@@ -1,6 +1,7 @@
 # Tasks that train on top of the pretrained models (paper section 4):
 #
-#   results/{model}/xnli/metrics.json        XNLI zero-shot accuracy per language (Table 1)
+#   results/{model}/xnli/metrics.json        XNLI zero-shot (and translate-train) accuracy
+#                                            per language (Table 1)
 #   results/{experiment}/mt/model.pt         an MT model (scored in rules/evaluate.smk)
 #   results/{combination}/lm/metrics.json    low-resource LM perplexity (Table 4)
 #
@@ -14,7 +15,9 @@ include: "tasks_common.smk"
 
 
 rule xnli_finetune:
-    """Fine-tune on English, select on English valid, evaluate zero-shot on every language."""
+    """Fine-tune on English, select on English valid, evaluate zero-shot on every language;
+    then, for each xnli.translate_train language, fine-tune on its translated training set,
+    select on its valid set and evaluate on it (setting translate-train)."""
     input:
         model=lambda wildcards: pretrained_model(wildcards.model),
         vocab=BPE_VOCAB,
@@ -24,6 +27,7 @@ rule xnli_finetune:
     params:
         settings=json.dumps(xnli_settings(), sort_keys=True),
         languages=" ".join(XNLI["languages"]),
+        translate_train=" ".join(XNLI_TRANSLATE_TRAIN),
         out=output_folder,
     threads: 2
     conda:
@@ -32,7 +36,8 @@ rule xnli_finetune:
         "logs/xnli/finetune/{model}.log",
     shell:
         "xlm xnli --model {input.model:q} --name {wildcards.model} --data data/xnli"
-        " --vocab {input.vocab:q} --languages {params.languages} --settings {params.settings:q}"
+        " --vocab {input.vocab:q} --languages {params.languages}"
+        " --translate-train {params.translate_train} --settings {params.settings:q}"
         " --out {params.out:q} --threads {threads} > {log:q} 2>&1"
 
 

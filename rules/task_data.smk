@@ -2,7 +2,8 @@
 # and BPE'd like their languages, then binarized with every line kept.
 #
 #   data/xnli/raw/{split}.{s1,s2}.{lang}.txt        premises / hypotheses (xnli-extract)
-#   data/xnli/{lang}.{split}.{s1,s2}.{bin,idx}      binarized (train: English only)
+#   data/xnli/{lang}.{split}.{s1,s2}.{bin,idx}      binarized (train: English and the
+#                                                   xnli.translate_train languages)
 #   data/xnli/{lang}.{split}.label                  label words, line-aligned
 #   data/mt/{pair}.{lang}.{split}.{bin,idx}         binarized sides, every line kept
 #   data/mt/{pair}.{lang}.{split}.ref               the raw side, for detokenized BLEU
@@ -12,7 +13,8 @@ wildcard_constraints:
 
 
 rule xnli_extract:
-    """The language's rows of an XNLI file: premises, hypotheses, labels."""
+    """The language's rows of an XNLI file: premises, hypotheses, labels (train: xnli.train
+    for English, xnli.translate_train for the other languages)."""
     input:
         xnli_source,
     output:

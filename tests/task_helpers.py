@@ -44,13 +44,14 @@ def tiny_model(path: Path, dictionary: Dictionary, langs: list[str], seed: int =
 
 
 def build_xnli(shared_data: Path, out: Path, langs=("en", "fr", "de"), n_eval: int = 300,
-               ) -> tuple[Path, Path, Dictionary]:
-    """English XNLI dev as training set, the first `n_eval` test pairs of each language as
-    'valid' and the next ones as 'test'. Returns (data folder, vocab, dictionary)."""
+               train_langs=("en",)) -> tuple[Path, Path, Dictionary]:
+    """XNLI dev of each of `train_langs` as its training set (English; others stand in for
+    translated training sets), the first `n_eval` test pairs of each language as 'valid'
+    and the next ones as 'test'. Returns (data folder, vocab, dictionary)."""
     rows = {lang: read_pairs(shared_data / "xnli" / f"{split}.{lang}.tsv.gz", lang)
             for lang in langs for split in ["test"]}
-    train = read_pairs(shared_data / "xnli" / "dev.en.tsv.gz", "en")
-    splits = {"train": {"en": train}}
+    splits = {"train": {lang: read_pairs(shared_data / "xnli" / f"dev.{lang}.tsv.gz", lang)
+                        for lang in train_langs}}
     splits["valid"] = {lang: rows[lang][:n_eval] for lang in langs}
     splits["test"] = {lang: rows[lang][n_eval:2 * n_eval] for lang in langs}
     texts = {(split, lang, part): tokenized(lang, [row[part] for row in data])

@@ -57,6 +57,14 @@ def validate_config(config: dict[str, Any], source: str = "config.yaml",
                 raise UserError(
                     f"{source}: key '{section}.{lang}' names a language not in 'languages'"
                 )
+    xnli = config["xnli"]
+    for lang in xnli.get("translate_train", {}):
+        if lang == "en" or lang not in xnli["languages"]:
+            raise UserError(
+                f"{source}: key 'xnli.translate_train.{lang}' names a language not in "
+                "'xnli.languages' (or en, whose training set is 'xnli.train'); add it there "
+                "or remove it"
+            )
 
 
 def config_hash(config: dict[str, Any]) -> str:

@@ -5,8 +5,11 @@ fine-tuned on English pairs laid out as `</s> premise </s> hypothesis </s>` (cli
 `max_len`) with the language id of the evaluated language. Every (lr, batch size) of the
 settings is tried, for `epochs` epochs each; the epoch and values with the best English
 valid accuracy are kept (model selection on valid only), and that model is evaluated
-zero-shot on every language's valid and test sets. Resumable: a checkpoint is written
-every `checkpoint_every` steps, at each epoch end and on SIGUSR1/SIGTERM.
+zero-shot on every language's valid and test sets. TRANSLATE-TRAIN (`--translate-train
+fr ...`): the same grid is run again for each listed language on its translated training set
+(`data/xnli/{lang}.train.*`), selected on that language's valid set and evaluated on its
+valid and test sets. Resumable: a checkpoint is written every `checkpoint_every` steps, at
+each epoch end and on SIGUSR1/SIGTERM (one folder per training language).
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ class XnliSettings:
     epochs: int = 3
     max_len: int = 256  # tokens of the whole `</s> p </s> h </s>` input
     dropout: float = 0.1  # before the classifier
-    max_train: int | None = None  # first N English training pairs (None: all)
+    max_train: int | None = None  # first N training pairs of a language (None: all)
     max_eval: int | None = None  # first N pairs of each valid/test set (None: all)
     eval_batch_size: int = 32
     clip_norm: float = 5.0
@@ -129,31 +132,36 @@ def _snapshot(position: tuple[int, int, int], best: dict[str, Any], model: nn.Mo
 
 
 class XnliFineTuner:
-    """Grid over (lr, batch size), epochs, best on English valid; resumable."""
+    """Grid over (lr, batch size), epochs, best on the training language's valid set
+    (English, or the language of a translated training set); resumable."""
 
     def __init__(self, settings: XnliSettings, *, model_path: str | Path, data: str | Path,
                  vocab: str | Path, languages: list[str], out: str | Path,
-                 device: torch.device | None = None) -> None:
+                 device: torch.device | None = None, train_lang: str = "en") -> None:
         self.settings = settings
         self.model_path = Path(model_path)
         self.data = Path(data)
         self.out = Path(out)
         self.languages = languages
+        self.train_lang = train_lang
         self.device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
         encoder, self.dictionary, self.langs = load_pretrained(model_path)
         check_vocabulary(self.dictionary, vocab, model_path)
         self.pretrained = encoder.state_dict()
         self.encoder_config = encoder.config
-        if "en" not in languages:
-            raise UserError("xnli languages: English (en) must be evaluated; model selection "
-                            "uses the English valid set")
+        if train_lang not in languages:
+            raise UserError(f"xnli languages: the training language ({train_lang}) must be "
+                            "evaluated; model selection uses its valid set")
         self.lang_ids = {lang: self._lang(lang) for lang in languages}
         s = settings
-        self.train = XnliSplit.load(self.data, "en", "train", self.dictionary, s.max_len,
+        self.train = XnliSplit.load(self.data, train_lang, "train", self.dictionary, s.max_len,
                                     s.max_train)
-        self.valid_en = XnliSplit.load(self.data, "en", "valid", self.dictionary, s.max_len,
-                                       s.max_eval)
-        self.checkpoint = TaskCheckpoint(self.out / "checkpoints")
+        self.valid = XnliSplit.load(self.data, train_lang, "valid", self.dictionary, s.max_len,
+                                    s.max_eval)
+        # English keeps checkpoints/ itself, so runs from before translate-train still resume.
+        folder = self.out / "checkpoints"
+        self.checkpoint = TaskCheckpoint(
+            folder if train_lang == "en" else folder / f"translate-train.{train_lang}")
         self.grid = list(itertools.product(s.lr, s.batch_size))
 
     def _lang(self, lang: str) -> int | None:
@@ -171,6 +179,8 @@ class XnliFineTuner:
         """Fine-tune every grid point, keep the best, evaluate it; return result rows."""
         s = self.settings
         key = asdict(s) | {"model": str(self.model_path)}
+        if self.train_lang != "en":
+            key["train_lang"] = self.train_lang
         state = self.checkpoint.load(key) or {}
         combo, epoch, batch_index = state.get("position", (0, 0, 0))
         best = state.get("best", {"acc": -1.0})
@@ -194,7 +204,7 @@ class XnliFineTuner:
                 while batch_index < len(batches):
                     model.train()
                     tokens, langs, mask, labels = self.train.batch(
-                        batches[batch_index], self.lang_ids["en"], self.device)
+                        batches[batch_index], self.lang_ids[self.train_lang], self.device)
                     loss = nn.functional.cross_entropy(model(tokens, langs, mask), labels)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
@@ -218,11 +228,11 @@ class XnliFineTuner:
                     if self.checkpoint.signal is not None:
                         self.checkpoint.after_step(
                             key, _snapshot(position, best, model, optimizer))
-                acc = accuracy(model, self.valid_en, self.lang_ids["en"], s.eval_batch_size,
-                               self.device)
+                acc = accuracy(model, self.valid, self.lang_ids[self.train_lang],
+                               s.eval_batch_size, self.device)
                 improved = acc > best["acc"]
-                log.info("lr %g batch %d epoch %d: English valid accuracy %.2f%%%s", lr,
-                         batch_size, epoch + 1, acc, " (best)" if improved else "")
+                log.info("lr %g batch %d epoch %d: %s valid accuracy %.2f%%%s", lr, batch_size,
+                         epoch + 1, self.train_lang, acc, " (best)" if improved else "")
                 if improved:
                     best = {"acc": acc, "lr": lr, "batch_size": batch_size, "epoch": epoch + 1,
                             "weights": copy.deepcopy(model.state_dict())}
@@ -241,7 +251,7 @@ class XnliFineTuner:
         model = self._fresh_model(0)
         model.load_state_dict(best["weights"])
         chosen = {"lr": best["lr"], "batch_size": best["batch_size"], "epoch": best["epoch"]}
-        log.info("selected on English valid: %s (%.2f%%)", chosen, best["acc"])
+        log.info("selected on %s valid: %s (%.2f%%)", self.train_lang, chosen, best["acc"])
         rows = []
         for split in ("valid", "test"):
             values = []
@@ -252,6 +262,8 @@ class XnliFineTuner:
                 values.append(acc)
                 rows.append({"split": split, "lang": lang, "value": acc, **chosen})
                 log.info("%s %s accuracy %.2f%% (%d pairs)", split, lang, acc, len(data.labels))
+            if self.train_lang != "en":  # translate-train evaluates one language: no average
+                continue
             # Not metric `acc`: Table 1 computes its own average over the `acc` columns.
             rows.append({"split": split, "lang": "avg", "metric": "acc_avg",
                          "value": float(np.mean(values)), "languages": list(self.languages),
@@ -265,6 +277,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="binarized XNLI folder (data/xnli)")
     parser.add_argument("--vocab", required=True, help="vocabulary the data was binarized with")
     parser.add_argument("--languages", nargs="+", required=True, help="languages evaluated")
+    parser.add_argument("--translate-train", nargs="*", default=[], metavar="LANG",
+                        help="also fine-tune on each language's translated training set "
+                             "(data/xnli/LANG.train.*) and evaluate on that language")
     parser.add_argument("--settings", required=True, help="JSON object, @file or a path")
     parser.add_argument("--out", required=True, help="folder: metrics.json, checkpoints/")
     parser.add_argument("--config-hash", default=os.environ.get("XLM_CONFIG_HASH", "unknown"),
@@ -279,10 +294,21 @@ def run(args: argparse.Namespace) -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     settings = settings_from_json(XnliSettings, args.settings, "xnli")
-    tuner = XnliFineTuner(settings, model_path=args.model, data=args.data, vocab=args.vocab,
-                          languages=args.languages, out=args.out,
-                          device=torch.device("cpu") if args.cpu else None)
-    rows = tuner.run()
-    common = {"task": "xnli", "model": args.name, "metric": "acc", "setting": "zero-shot",
+    for lang in args.translate_train:
+        if lang == "en" or lang not in args.languages:
+            raise UserError(f"--translate-train {lang}: give languages of --languages other "
+                            "than en (English is the original training set)")
+    device = torch.device("cpu") if args.cpu else None
+    common = {"task": "xnli", "model": args.name, "metric": "acc",
               **provenance(args.config_hash, args.run_name)}
-    write_metrics(Path(args.out) / "metrics.json", [{**common, **row} for row in rows])
+    runs = [("en", args.languages, "zero-shot")]
+    runs += [(lang, [lang], "translate-train") for lang in dict.fromkeys(args.translate_train)]
+    records = []
+    for train_lang, languages, setting in runs:
+        if setting == "translate-train":
+            log.info("translate-train: fine-tuning on the %s training set", train_lang)
+        tuner = XnliFineTuner(settings, model_path=args.model, data=args.data, vocab=args.vocab,
+                              languages=languages, out=args.out, device=device,
+                              train_lang=train_lang)
+        records += [{**common, "setting": setting, **row} for row in tuner.run()]
+    write_metrics(Path(args.out) / "metrics.json", records)
