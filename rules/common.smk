@@ -31,7 +31,6 @@ else:
         f"set -euo pipefail; trap true USR1; "
         f"export PATH={shlex.quote(str(Path(sys.executable).parent))}:$PATH; "
     )
-XLM = "xlm"  # kept for rules that still write {XLM}; prefer writing xlm directly
 PREPROCESS_ENV = "../envs/preprocess.yaml"
 TRAIN_ENV = "../envs/train.yaml"
 # SLURM sends SIGUSR1 to a job's processes before its time limit (profiles/slurm). It is

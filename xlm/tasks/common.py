@@ -8,9 +8,11 @@ is refuse data binarized with another vocabulary, in one line.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import logging
+import os
 import signal
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -81,6 +83,15 @@ def lang_id(langs: Sequence[str], lang: str, model: str | Path) -> int:
         raise UserError(f"{model}: the model has no language {lang!r} (it knows {list(langs)}); "
                         "pretrain it with that language or drop the language from the task")
     return list(langs).index(lang)
+
+
+def add_provenance_arguments(parser: argparse.ArgumentParser) -> None:
+    """--config-hash and --run-name, defaulting to what the rules export (tasks_common.smk),
+    so that the whole-config hash is recorded without being part of the job's command."""
+    parser.add_argument("--config-hash", default=os.environ.get("XLM_CONFIG_HASH", "unknown"),
+                        help="provenance for metrics (default: $XLM_CONFIG_HASH)")
+    parser.add_argument("--run-name", default=os.environ.get("XLM_RUN_NAME", "unknown"),
+                        help="provenance for metrics (default: $XLM_RUN_NAME)")
 
 
 def provenance(config_hash: str, run_name: str) -> dict[str, str]:

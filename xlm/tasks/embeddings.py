@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import logging
-import os
 import tempfile
 from collections import defaultdict
 from pathlib import Path
@@ -26,7 +25,7 @@ import torch
 from xlm.data.dictionary import Dictionary
 from xlm.errors import UserError
 from xlm.report.records import write_metrics
-from xlm.tasks.common import provenance
+from xlm.tasks.common import add_provenance_arguments, provenance
 from xlm.train.checkpoint import load_pretrained
 
 log = logging.getLogger(__name__)
@@ -145,10 +144,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-pairs", type=int, default=None, help="first N pairs per file")
     parser.add_argument("--csls-k", type=int, default=10, help="neighbours of CSLS")
     parser.add_argument("--out", required=True, help="metrics.json to write")
-    parser.add_argument("--config-hash", default=os.environ.get("XLM_CONFIG_HASH", "unknown"),
-                        help="provenance for metrics (default: $XLM_CONFIG_HASH)")
-    parser.add_argument("--run-name", default=os.environ.get("XLM_RUN_NAME", "unknown"),
-                        help="provenance for metrics (default: $XLM_RUN_NAME)")
+    add_provenance_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> None:

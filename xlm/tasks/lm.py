@@ -13,14 +13,13 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
 from pathlib import Path
 
 import torch
 
 from xlm.errors import UserError
 from xlm.report.records import write_metrics
-from xlm.tasks.common import provenance
+from xlm.tasks.common import add_provenance_arguments, provenance
 from xlm.train.settings import PretrainSettings
 from xlm.train.trainer import Pretrainer
 
@@ -35,10 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="binarized data folder (data/bin)")
     parser.add_argument("--vocab", required=True, help="the dictionary (fastBPE vocab file)")
     parser.add_argument("--out", required=True, help="folder: model.pt, metrics.json, ...")
-    parser.add_argument("--config-hash", default=os.environ.get("XLM_CONFIG_HASH", "unknown"),
-                        help="provenance for metrics (default: $XLM_CONFIG_HASH)")
-    parser.add_argument("--run-name", default=os.environ.get("XLM_RUN_NAME", "unknown"),
-                        help="provenance for metrics (default: $XLM_RUN_NAME)")
+    add_provenance_arguments(parser)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     parser.add_argument("--cpu", action="store_true", help="train on CPU even with a GPU")
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
 
 import torch
@@ -21,7 +20,7 @@ from xlm.errors import UserError
 from xlm.io import atomic_open
 from xlm.report.records import write_metrics
 from xlm.tasks.bleu import detok_bleu, detokenize, tok_bleu
-from xlm.tasks.common import open_dataset, provenance
+from xlm.tasks.common import add_provenance_arguments, open_dataset, provenance
 from xlm.tasks.mt import find_pair, load_translator, translate_dataset
 
 log = logging.getLogger(__name__)
@@ -48,10 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-sentences", type=int, default=None,
                         help="evaluate the first N sentences only (demo)")
     parser.add_argument("--out", required=True, help="metrics.json to write")
-    parser.add_argument("--config-hash", default=os.environ.get("XLM_CONFIG_HASH", "unknown"),
-                        help="provenance for metrics (default: $XLM_CONFIG_HASH)")
-    parser.add_argument("--run-name", default=os.environ.get("XLM_RUN_NAME", "unknown"),
-                        help="provenance for metrics (default: $XLM_RUN_NAME)")
+    add_provenance_arguments(parser)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
 
 

@@ -18,7 +18,6 @@ import argparse
 import copy
 import itertools
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from xlm.model.transformer import TransformerModel
 from xlm.report.records import write_metrics
 from xlm.tasks.common import (
     TaskCheckpoint,
+    add_provenance_arguments,
     check_vocabulary,
     lang_id,
     open_dataset,
@@ -282,10 +282,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(data/xnli/LANG.train.*) and evaluate on that language")
     parser.add_argument("--settings", required=True, help="JSON object, @file or a path")
     parser.add_argument("--out", required=True, help="folder: metrics.json, checkpoints/")
-    parser.add_argument("--config-hash", default=os.environ.get("XLM_CONFIG_HASH", "unknown"),
-                        help="provenance for metrics (default: $XLM_CONFIG_HASH)")
-    parser.add_argument("--run-name", default=os.environ.get("XLM_RUN_NAME", "unknown"),
-                        help="provenance for metrics (default: $XLM_RUN_NAME)")
+    add_provenance_arguments(parser)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     parser.add_argument("--cpu", action="store_true", help="run on CPU even with a GPU")
 

@@ -17,6 +17,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+# WikiExtractor 3.1 has no public API for its default ignored tags; its own CLI builds the
+# same list from these names (WikiExtractor.main), which the pinned version keeps.
 from wikiextractor.extract import _DEFAULT_IGNORED_TAG_PATTERNS, ignoreTag
 from wikiextractor.WikiExtractor import process_dump
 
