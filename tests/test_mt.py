@@ -29,7 +29,7 @@ from xlm.tasks.noise import NoiseConfig, add_noise, word_shuffle
 BIN = Path(sys.executable).parent
 TINY = {"n_layers": 1, "dim": 64, "n_heads": 4, "dropout": 0.0, "attention_dropout": 0.0,
         "tokens_per_batch": 600, "lr": 3e-3, "max_len": 20, "eval_every": 100,
-        "valid_sentences": 50, "log_every": 50}
+        "valid_sentences": 50, "log_every": 50, "schedule": "constant", "warmup_steps": 0}
 
 
 @pytest.fixture(scope="module")

@@ -59,6 +59,7 @@ from xlm.train.checkpoint import (
     rng_states,
     save_atomic,
 )
+from xlm.train.optim import build_optimizer, parse_weight_schedule, weight_at
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +86,18 @@ class MtSettings:
     # Batches and optimisation.
     tokens_per_batch: int = 2000
     max_len: int = 100
+    # XLM's MT optimiser: adam_inverse_sqrt, beta2 0.98, warm-up 4000 (its README command).
     lr: float = 1e-4
-    warmup_steps: int = 0
+    schedule: str = "inverse_sqrt"  # or cosine, constant (xlm/train/optim.py)
+    warmup_steps: int = 4000
     clip_norm: float = 5.0
     max_steps: int = 1000
+    # Loss weights per objective, XLM's syntax: a number, or piecewise linear in the
+    # round (one update of each objective, XLM's iteration), e.g. '0:1,100000:0.1,300000:0'
+    # (its lambda_ae); a weight of 0 skips that objective's update, as in XLM.
+    lambda_mt: float | str = 1.0
+    lambda_ae: float | str = 1.0
+    lambda_bt: float | str = 1.0
     # Denoising noise (Lample et al. 2018 / XLM).
     word_shuffle: float = 3.0
     word_dropout: float = 0.1
@@ -110,6 +119,11 @@ class MtSettings:
                 if len(direction.split("-")) != 2:
                     raise UserError(f"mt settings: {name} entry {direction!r} must look like "
                                     "'ro-en'")
+        if self.schedule not in ("inverse_sqrt", "cosine", "constant"):
+            raise UserError(f"mt settings: schedule {self.schedule!r}; use inverse_sqrt, "
+                            "cosine or constant")
+        for name in ("lambda_mt", "lambda_ae", "lambda_bt"):
+            parse_weight_schedule(getattr(self, name), f"mt settings: {name}")
         if not self.eval_directions:
             self.eval_directions = list(self.directions) or [
                 "-".join(reversed(d.split("-"))) for d in self.bt]
@@ -287,10 +301,11 @@ class MtTrainer:
                 for lang in (src, tgt)]
         for direction in s.eval_directions + s.directions + s.bt:
             self.model.lang_ids(*direction.split("-"))
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=s.lr, betas=(0.9, 0.98),
-                                          eps=1e-6)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: min(1.0, (step + 1) / max(1, s.warmup_steps)))
+        # XLM's adam_inverse_sqrt: betas (0.9, 0.98), eps 1e-8 (its Adam's default).
+        self.optimizer, self.scheduler = build_optimizer(
+            self.model, s.lr, (0.9, 0.98), 1e-8, 0.0, s.warmup_steps, s.schedule, s.max_steps)
+        self.weights = {kind: parse_weight_schedule(getattr(s, f"lambda_{name}"), name)
+                        for kind, name in (("para", "mt"), ("dae", "ae"), ("bt", "bt"))}
         self.checkpoint = TaskCheckpoint(self.out / "checkpoints")
         self.step = 0
         self.best_bleu, self.best_step, self.last_eval_step = -1.0, 0, -1
@@ -393,23 +408,14 @@ class MtTrainer:
         with self.checkpoint.signals():
             while self.step < s.max_steps:
                 kind, name = self.objectives[self.step % len(self.objectives)]
-                number = self.step // len(self.objectives)
-                rng = np.random.default_rng([s.seed, 7, self.step])
-                torch.manual_seed(s.seed * 100003 + self.step)
-                src, src_mask, src_id, tgt, tgt_mask, tgt_id = self._batch(kind, name, number,
-                                                                           rng)
-                self.model.train()
-                loss, n_targets = self.model.loss(src, src_mask, src_id, tgt, tgt_mask, tgt_id)
-                self.optimizer.zero_grad(set_to_none=True)
-                (loss / max(n_targets, 1)).backward()
-                if s.clip_norm > 0:
-                    nn.utils.clip_grad_norm_(self.model.parameters(), s.clip_norm)
-                self.optimizer.step()
-                self.scheduler.step()
+                number = self.step // len(self.objectives)  # the round, XLM's iteration
+                weight = weight_at(self.weights[kind], number)
+                if weight > 0:
+                    loss, n_targets, n_tokens = self._update(kind, name, number, weight)
+                    window["loss"] += loss
+                    window["targets"] += n_targets
+                    window["tokens"] += n_tokens
                 self.step += 1
-                window["loss"] += loss.item()
-                window["targets"] += n_targets
-                window["tokens"] += int(src_mask.sum() + tgt_mask.sum())
                 if self.step % s.log_every == 0:
                     self._log(window)
                     window = {"loss": 0.0, "targets": 0, "tokens": 0,
@@ -428,6 +434,24 @@ class MtTrainer:
         save_atomic(self.model.file_state(self.dictionary, asdict(s),
                                           {**self.extra, **self.init}), self.out / "model.pt")
         return {"best_bleu": self.best_bleu, "best_step": self.best_step}
+
+    def _update(self, kind: str, name: str, number: int,
+                weight: float) -> tuple[float, int, int]:
+        """One optimizer update of an objective, its loss scaled by `weight` (XLM's
+        lambda); returns the unscaled summed loss, targets and tokens for the log."""
+        s = self.settings
+        rng = np.random.default_rng([s.seed, 7, self.step])
+        torch.manual_seed(s.seed * 100003 + self.step)
+        src, src_mask, src_id, tgt, tgt_mask, tgt_id = self._batch(kind, name, number, rng)
+        self.model.train()
+        loss, n_targets = self.model.loss(src, src_mask, src_id, tgt, tgt_mask, tgt_id)
+        self.optimizer.zero_grad(set_to_none=True)
+        (weight * loss / max(n_targets, 1)).backward()
+        if s.clip_norm > 0:
+            nn.utils.clip_grad_norm_(self.model.parameters(), s.clip_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        return loss.item(), n_targets, int(src_mask.sum() + tgt_mask.sum())
 
     def _log(self, window: dict[str, float]) -> None:
         elapsed = max(time.perf_counter() - window["start"], 1e-9)

@@ -1,4 +1,5 @@
-"""Adam with linear warm-up, then XLM's inverse square root decay or a cosine decay."""
+"""Adam with linear warm-up, then XLM's inverse square root decay or a cosine decay; and
+XLM's piecewise-linear loss-weight schedules (`lambda_ae` etc.)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import math
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR
+
+from xlm.errors import UserError
 
 
 def lr_factor(step: int, warmup_steps: int, schedule: str, max_steps: int,
@@ -36,3 +39,33 @@ def build_optimizer(model: torch.nn.Module, lr: float, betas: tuple[float, float
     scheduler = LambdaLR(optimizer, lambda step: lr_factor(
         step, warmup_steps, schedule, max_steps, min_lr_ratio))
     return optimizer, scheduler
+
+
+def parse_weight_schedule(spec: float | int | str, key: str) -> list[tuple[int, float]]:
+    """XLM's loss-weight syntax (its `--lambda_ae` etc.): a number is a constant weight;
+    `'0:1,100000:0.1,300000:0'` is piecewise linear between (step, weight) points and
+    constant after the last one. Bad syntax is one line naming `key`."""
+    text = str(spec).strip()
+    hint = (f"{key}: weight schedule {text!r}; give a number or 'step:weight,...' with "
+            "increasing steps from 0, e.g. '0:1,100000:0.1,300000:0'")
+    try:
+        if ":" not in text:
+            points = [(0, float(text))]
+        else:
+            points = [(int(step), float(weight)) for step, weight in
+                      (part.split(":") for part in text.split(","))]
+    except ValueError:
+        raise UserError(hint) from None
+    steps = [step for step, _ in points]
+    if steps[0] != 0 or any(a >= b for a, b in zip(steps, steps[1:], strict=False)) or any(
+            weight < 0 for _, weight in points):
+        raise UserError(hint)
+    return points
+
+
+def weight_at(points: list[tuple[int, float]], step: int) -> float:
+    """The weight of a parsed schedule at `step` (XLM's `get_lambda_value`)."""
+    for (x_a, y_a), (x_b, y_b) in zip(points, points[1:], strict=False):
+        if x_a <= step < x_b:
+            return y_a + (step - x_a) * (y_b - y_a) / (x_b - x_a)
+    return points[-1][1]

@@ -1,0 +1,96 @@
+"""The reference recipe (facebookresearch/XLM and the paper), pinned: each test here fails
+if a behaviour listed in docs/fidelity.md drifts from it. Real Tatoeba pairs and the
+real presets are used; models are tiny."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from task_helpers import tokenized, write_vocab
+
+from xlm.data.indexed import binarize_lines
+from xlm.errors import UserError
+from xlm.tasks.mt import MtSettings, MtTrainer
+from xlm.train.optim import parse_weight_schedule, weight_at
+
+TINY_MT = {"n_layers": 1, "dim": 32, "n_heads": 4, "dropout": 0.0, "attention_dropout": 0.0,
+           "tokens_per_batch": 400, "max_len": 20, "eval_every": 1000, "valid_sentences": 5,
+           "log_every": 1000}
+
+
+@pytest.fixture(scope="module")
+def mt_data(tmp_path_factory, shared_data) -> tuple[Path, Path]:
+    """60 short real en-fr Tatoeba pairs as parallel train/valid and monolingual text."""
+    root = tmp_path_factory.mktemp("fidelity_mt")
+    tatoeba = shared_data / "para" / "tatoeba"
+    en = (tatoeba / "en-fr.en").read_text(encoding="utf-8").splitlines()
+    fr = (tatoeba / "en-fr.fr").read_text(encoding="utf-8").splitlines()
+    pairs = [(e, f) for e, f in zip(en, fr, strict=True)
+             if len(e.split()) <= 6 and len(f.split()) <= 6][:60]
+    tok = {"en": tokenized("en", [p[0] for p in pairs]),
+           "fr": tokenized("fr", [p[1] for p in pairs])}
+    dictionary = write_vocab(tok["en"] + tok["fr"], root / "vocab")
+    folder = root / "bin"
+    folder.mkdir()
+    for lang, lines in tok.items():
+        for split in ("train", "valid"):
+            binarize_lines(lines, dictionary, folder / f"en-fr.{lang}.{split}")
+        binarize_lines(lines, dictionary, folder / f"{lang}.train")
+    return folder, root / "vocab"
+
+
+# ----------------------------------------------------------------------- MT optimisation
+def test_mt_lr_is_xlm_inverse_sqrt_with_4000_warmup(mt_data, tmp_path):
+    """XLM's MT command: adam_inverse_sqrt, beta1 0.9, beta2 0.98, warm-up 4000 updates;
+    after the warm-up the lr falls as 1/sqrt(step): at 4x the warm-up it is half the peak."""
+    folder, vocab = mt_data
+    settings = MtSettings(directions=["en-fr"], **TINY_MT)
+    trainer = MtTrainer(settings, data=folder, vocab=vocab, out=tmp_path / "mt",
+                        device=torch.device("cpu"))
+    group = trainer.optimizer.param_groups[0]
+    assert group["betas"] == (0.9, 0.98)
+    assert settings.warmup_steps == 4000 and settings.schedule == "inverse_sqrt"
+    lrs = []
+    for _ in range(4 * 4000 + 1):
+        lrs.append(group["lr"])
+        trainer.optimizer.step()  # no gradients: only the schedule moves
+        trainer.scheduler.step()
+    peak = max(lrs)
+    assert peak == pytest.approx(settings.lr, rel=1e-3)
+    assert lrs.index(peak) == 3999  # linear warm-up to the peak over 4000 updates
+    assert lrs[2000] == pytest.approx(settings.lr / 2, rel=1e-3)
+    assert lrs[4 * 4000] == pytest.approx(settings.lr / 2, rel=1e-3)
+
+
+# ----------------------------------------------------------------------- loss weights
+def test_weight_schedule_follows_xlm_lambda_syntax():
+    """XLM's `--lambda_ae '0:1,100000:0.1,300000:0'`: piecewise linear, then constant."""
+    points = parse_weight_schedule("0:1,100000:0.1,300000:0", "lambda_ae")
+    assert weight_at(points, 0) == 1.0
+    assert weight_at(points, 50_000) == pytest.approx(0.55)
+    assert weight_at(points, 100_000) == pytest.approx(0.1)
+    assert weight_at(points, 200_000) == pytest.approx(0.05)
+    assert weight_at(points, 300_000) == 0.0
+    assert weight_at(points, 10**7) == 0.0
+    assert weight_at(parse_weight_schedule(3, "lambda_bt"), 12345) == 3.0
+    for bad in ("1:1,2:0", "0:1,0:2", "0:1,x:2", "0:-1"):
+        with pytest.raises(UserError, match="lambda_ae"):
+            parse_weight_schedule(bad, "lambda_ae")
+
+
+def test_zero_weight_skips_the_objectives_updates(mt_data, tmp_path):
+    """A weight of 0 skips that objective (XLM's mt_step returns when lambda == 0): with
+    lambda_ae '0:1,2:0' only the first two rounds of DAE update the model."""
+    folder, vocab = mt_data
+    settings = MtSettings(kind="unsupervised", dae=["en"], eval_directions=["en-fr"],
+                          max_steps=5, lambda_ae="0:1,2:0", schedule="constant",
+                          warmup_steps=0, **TINY_MT)
+    trainer = MtTrainer(settings, data=folder, vocab=vocab, out=tmp_path / "mt",
+                        device=torch.device("cpu"))
+    trainer.run()
+    assert trainer.step == 5
+    assert trainer.scheduler.last_epoch == 2  # two updates, then none
+    with pytest.raises(UserError, match="lambda_bt"):
+        MtSettings(bt=["en-fr"], lambda_bt="0:1,5")
