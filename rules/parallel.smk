@@ -1,8 +1,10 @@
-# Parallel corpora (TLM and MT): each side tokenized and BPE'd like its language, then
+# Parallel corpora (TLM and MT): both sides counted first (sides of unequal length are
+# refused before any tokenizing), each side tokenized and BPE'd like its language, then
 # both sides binarized together, dropping pairs with an empty side (every split) or a side
-# longer than parallel.max_len BPE tokens (train split).
+# longer than parallel.max_len BPE tokens (train split). Sides may be plain, .gz or .xz.
 #
 #   data/para/download/{pair}.{split}.{lang}.txt   sources given as URLs
+#   data/para/aligned/{pair}.{split}.json          the line count both sides share
 #   data/para/tok/{pair}.{split}.{lang}.txt        tokenized (then data/para/bpe/...)
 #   data/bin/{pair}.{lang}.{split}.{bin,idx}       binarized sides, line-aligned
 
@@ -30,11 +32,32 @@ rule download_parallel:
         "xlm download --url {params.url:q} --output {output:q} > {log:q} 2>&1"
 
 
+rule check_parallel:
+    """Both sides of a split have the same number of lines, or the config key is named."""
+    input:
+        lambda wildcards: [
+            parallel_source(wildcards.pair, wildcards.split, lang)
+            for lang in wildcards.pair.split("-")
+        ],
+    output:
+        "data/para/aligned/{pair}.{split}.json",
+    params:
+        key=lambda wildcards: f"parallel.pairs.{wildcards.pair}.{wildcards.split}",
+    conda:
+        PREPROCESS_ENV
+    log:
+        "logs/parallel/check/{pair}.{split}.log",
+    shell:
+        "xlm check-aligned --inputs {input:q} --key {params.key:q} --output {output:q}"
+        " > {log:q} 2>&1"
+
+
 rule tokenize_parallel:
-    """One side through its language's tokenizer."""
+    """One side through its language's tokenizer, once both sides are known to align."""
     input:
         unpack(tokenizer_inputs),
         text=lambda wildcards: parallel_source(wildcards.pair, wildcards.split, wildcards.lang),
+        aligned="data/para/aligned/{pair}.{split}.json",
     output:
         "data/para/tok/{pair}.{split}.{lang}.txt",
     params:

@@ -5,8 +5,11 @@
 #   data/xnli/{lang}.{split}.{s1,s2}.{bin,idx}      binarized (train: English and the
 #                                                   xnli.translate_train languages)
 #   data/xnli/{lang}.{split}.label                  label words, line-aligned
+#   data/mt/aligned/{pair}.{split}.json             the line count both sides share
 #   data/mt/{pair}.{lang}.{split}.{bin,idx}         binarized sides, every line kept
 #   data/mt/{pair}.{lang}.{split}.ref               the raw side, for detokenized BLEU
+#
+# Input files (XNLI TSVs, MT sides) may be plain, .gz or .xz.
 
 wildcard_constraints:
     part=r"s1|s2",
@@ -63,10 +66,32 @@ rule binarize_xnli:
         " --output data/xnli/{wildcards.lang}.{wildcards.split}.{wildcards.part} > {log:q} 2>&1"
 
 
-rule mt_reference:
-    """The raw side, kept as the reference for detokenized BLEU."""
+rule check_mt:
+    """Source and reference have the same number of lines, or the config key is named."""
     input:
-        lambda wildcards: MT_DATA["pairs"][wildcards.pair][wildcards.split][wildcards.lang],
+        lambda wildcards: [
+            MT_DATA["pairs"][wildcards.pair][wildcards.split][lang]
+            for lang in wildcards.pair.split("-")
+        ],
+    output:
+        "data/mt/aligned/{pair}.{split}.json",
+    params:
+        key=lambda wildcards: f"mt_data.pairs.{wildcards.pair}.{wildcards.split}",
+    conda:
+        PREPROCESS_ENV
+    log:
+        "logs/mt/check/{pair}.{split}.log",
+    shell:
+        "xlm check-aligned --inputs {input:q} --key {params.key:q} --output {output:q}"
+        " > {log:q} 2>&1"
+
+
+rule mt_reference:
+    """The raw side as plain text (decompressed), kept as the reference for detokenized
+    BLEU, once both sides are known to align."""
+    input:
+        text=lambda wildcards: MT_DATA["pairs"][wildcards.pair][wildcards.split][wildcards.lang],
+        aligned="data/mt/aligned/{pair}.{split}.json",
     output:
         "data/mt/{pair}.{lang}.{split}.ref",
     conda:
@@ -74,7 +99,7 @@ rule mt_reference:
     log:
         "logs/mt/reference/{pair}.{lang}.{split}.log",
     shell:
-        "(cp {input:q} {output:q}.tmp && mv {output:q}.tmp {output:q}) > {log:q} 2>&1"
+        "xlm copy-text --input {input.text:q} --output {output:q} > {log:q} 2>&1"
 
 
 rule tokenize_mt:

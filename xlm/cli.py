@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "shard": ("xlm.text.shard", "cut a text file into N contiguous shards"),
     "tokenize": ("xlm.text.tokenize", "tokenize text with the language's tokenizer"),
     "merge": ("xlm.text.shard", "concatenate shards back into one file"),
+    "check-aligned": ("xlm.text.inputs", "refuse line-aligned input files of unequal length"),
+    "copy-text": ("xlm.text.inputs", "copy a text input (plain, .gz or .xz) as plain text"),
     "tables": ("xlm.report.cli", "regenerate the paper's Tables 1-5 from metrics.json records"),
     "plots": ("xlm.report.cli", "plot training curves and XNLI accuracy as PNG files"),
     "bpe-sample": ("xlm.text.bpe", "sample BPE training sentences over languages, q ∝ p^alpha"),

@@ -1,6 +1,6 @@
 """`xlm xnli-extract`: XNLI (or MultiNLI-shaped) TSV -> premise, hypothesis and label files.
 
-Two layouts are read, plain or gzipped:
+Two layouts are read, plain or compressed (.gz, .xz):
 - XNLI 1.0 as distributed: `xnli.dev.tsv` / `xnli.test.tsv` with a `language` column,
   the text in `sentence1`/`sentence2` and the label in `gold_label`; rows of other
   languages are skipped;
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gzip
 import logging
 import sys
 from pathlib import Path
@@ -22,18 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from xlm.errors import UserError
-from xlm.io import atomic_open
+from xlm.io import atomic_open, open_text
 
 log = logging.getLogger(__name__)
 
 LABELS: tuple[str, ...] = ("entailment", "neutral", "contradiction")
 SIMPLE_COLUMNS = ("premise", "hypothesis", "label")
 XNLI_COLUMNS = ("sentence1", "sentence2", "gold_label")
-
-
-def _open_text(path: Path):
-    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else \
-        open(path, encoding="utf-8")
 
 
 def read_pairs(path: Path, lang: str) -> list[tuple[str, str, str]]:
@@ -43,7 +37,7 @@ def read_pairs(path: Path, lang: str) -> list[tuple[str, str, str]]:
         raise UserError(f"{path}: XNLI file not found; fix the `xnli` paths in config")
     csv.field_size_limit(sys.maxsize)
     rows: list[tuple[str, str, str]] = []
-    with _open_text(path) as handle:
+    with open_text(path) as handle:
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(reader, None)
         if header is None:
@@ -91,7 +85,7 @@ def load_labels(path: str | Path) -> np.ndarray:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", type=Path, required=True, help="XNLI/MultiNLI TSV (.gz ok)")
+    parser.add_argument("--input", type=Path, required=True, help="XNLI/MultiNLI TSV (.gz, .xz ok)")
     parser.add_argument("--lang", required=True, help="language to keep (XNLI 1.0 layout)")
     parser.add_argument("--premises", type=Path, required=True, help="output: one per line")
     parser.add_argument("--hypotheses", type=Path, required=True, help="output: one per line")

@@ -1,7 +1,7 @@
 """`xlm embeddings`: cross-lingual word embeddings from a model's lookup table (4.5, Table 5).
 
 For a bilingual dictionary (MUSE format: `source<TAB>target` or `source target` per line,
-plain or .gz), each word is BPE-encoded with the model's codes and embedded as the MEAN
+plain, .gz or .xz), each word is BPE-encoded with the model's codes and embedded as the MEAN
 of its subword rows of the input embedding table (a word that BPE keeps whole is its own
 row); a word with a subword missing from the vocabulary is skipped and counted. Records:
 - `cosine`, `l2`: mean cosine similarity and mean L2 distance of the translation pairs;
@@ -13,7 +13,6 @@ row); a word with a subword missing from the vocabulary is skipped and counted. 
 from __future__ import annotations
 
 import argparse
-import gzip
 import logging
 import tempfile
 from collections import defaultdict
@@ -24,6 +23,7 @@ import torch
 
 from xlm.data.dictionary import Dictionary
 from xlm.errors import UserError
+from xlm.io import open_text
 from xlm.report.records import write_metrics
 from xlm.tasks.common import add_provenance_arguments, provenance
 from xlm.train.checkpoint import load_pretrained
@@ -37,10 +37,9 @@ def read_dictionary(path: str | Path, max_pairs: int | None = None,
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: bilingual dictionary not found; fix `embeddings.dictionaries`")
-    opener = gzip.open if path.suffix == ".gz" else open
     pairs: list[tuple[str, str]] = []
     seen = set()
-    with opener(path, "rt", encoding="utf-8") as handle:
+    with open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
             parts = line.split()
             if not parts:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from xlm.errors import UserError
-from xlm.io import atomic_open, atomic_path, count_lines, progress
+from xlm.io import atomic_open, atomic_path, compression, count_lines, progress
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +193,12 @@ def apply_codes(codes: Path, vocab: Path | None, inputs: Sequence[Path],
         raise UserError(f"{codes}: BPE codes not found; learn them or fix `bpe.codes`")
     if vocab is not None and not Path(vocab).is_file():
         raise UserError(f"{vocab}: BPE vocabulary not found; fix `bpe.vocab`")
+    for given, key in ((codes, "bpe.codes"), (vocab, "bpe.vocab")):
+        kind = compression(given) if given is not None else None
+        if kind:  # read by fastBPE's C++ code and by every later stage as plain text
+            raise UserError(f"{given}: {kind}-compressed, but BPE codes and vocabularies are "
+                            f"read as plain text; decompress it and point `{key}` at the "
+                            "plain file")
     init_args = (str(codes), str(vocab) if vocab else "")
     executor = None
     if processes > 1:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from xlm.errors import UserError
-from xlm.io import atomic_open, count_lines, progress
+from xlm.io import atomic_open, count_lines, open_text, progress
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "valid", "test")
@@ -44,10 +44,10 @@ def split_file(source: Path, outputs: dict[str, Path], valid: int, test: int,
     counts = dict.fromkeys(SPLITS, 0)
     with contextlib.ExitStack() as stack:
         outs = [stack.enter_context(atomic_open(outputs[name])) for name in SPLITS]
-        with open(source, encoding="utf-8") as lines:
+        with open_text(source) as lines:  # local_text may be .gz or .xz
             for index, line in enumerate(progress(lines, desc=f"split {source.name}",
                                                   total=total)):
-                outs[which[index]].write(line)
+                outs[which[index]].write(line if line.endswith("\n") else line + "\n")
                 counts[SPLITS[which[index]]] += 1
     log.info("%s: %s", source, ", ".join(f"{k} {v}" for k, v in counts.items()))
     return counts

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from xlm.errors import UserError
-from xlm.io import atomic_open, count_lines, progress
+from xlm.io import atomic_open, count_lines, open_text, progress
 from xlm.text.tokenizers import TokenizerOptions, get_tokenizer
 
 log = logging.getLogger(__name__)
@@ -19,7 +19,8 @@ def tokenize_file(lang: str, source: Path, output: Path, options: TokenizerOptio
         raise UserError(f"{source}: no such file; run the steps before tokenization")
     tokenizer = get_tokenizer(lang, options)
     total = count_lines(source)
-    with open(source, encoding="utf-8") as lines, atomic_open(output) as out:
+    # Parallel sides are read here straight from the config (plain, .gz or .xz).
+    with open_text(source) as lines, atomic_open(output) as out:
         for line in progress(lines, desc=f"tokenize {lang} {source.name}", total=total):
             out.write(tokenizer(line.rstrip("\n")) + "\n")
     log.info("tokenized %d lines of %s (%s) -> %s", total, source, lang, output)
@@ -51,7 +52,8 @@ def tokenizer_options(args: argparse.Namespace) -> TokenizerOptions:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lang", required=True, help="ISO code of the text's language")
-    parser.add_argument("--input", required=True, type=Path, help="raw text, one per line")
+    parser.add_argument("--input", required=True, type=Path,
+                        help="raw text, one per line (plain, .gz or .xz)")
     parser.add_argument("--output", required=True, type=Path, help="tokenized text")
     add_tokenizer_options(parser)
 
