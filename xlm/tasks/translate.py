@@ -8,9 +8,14 @@ detokenized. Example: `echo "Hello world ." | xlm translate --model M --src en -
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,6 +24,8 @@ from xlm.errors import UserError
 from xlm.tasks.bleu import detokenize
 from xlm.tasks.mt import load_translator, translate_dataset
 from xlm.text.tokenizers import TokenizerOptions, get_tokenizer
+
+log = logging.getLogger(__name__)
 
 
 class _Sentences:
@@ -34,6 +41,42 @@ class _Sentences:
         return self.sentences[index]
 
 
+def trained_directions(settings: dict[str, Any]) -> list[str]:
+    """The directions an MT model learned: its supervised `directions` and, for each
+    back-translation `bt` entry src-tgt, tgt-src (the direction BT trains)."""
+    learned = list(settings.get("directions", []))
+    learned += ["-".join(reversed(direction.split("-"))) for direction in settings.get("bt", [])]
+    return sorted(set(learned))
+
+
+def check_direction(model_path: str, settings: dict[str, Any], src: str, tgt: str) -> None:
+    """Refuse a direction the model was not trained on: it would print fluent nonsense."""
+    learned = trained_directions(settings)
+    if f"{src}-{tgt}" not in learned:
+        known = ", ".join(learned) or "none (denoising only)"
+        raise UserError(f"{model_path}: not trained to translate {src}-{tgt}; its directions: "
+                        f"{known}; pick --src/--tgt from these")
+
+
+@contextlib.contextmanager
+def native_stderr_to_log(what: str) -> Iterator[None]:
+    """Keep what C code writes on file descriptor 2 (fastBPE's "Loading vocabulary from
+    /tmp/..." lines) off the console; it is logged at debug level (`xlm -v`) instead."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            text = captured.read().decode("utf-8", "replace").strip()
+            if text:
+                log.debug("%s: %s", what, text)
+
+
 def bpe_encoder(codes: str | None, dictionary):
     """fastBPE applier of the model's codes (restricted to its vocabulary), or identity."""
     if not codes:
@@ -44,7 +87,8 @@ def bpe_encoder(codes: str | None, dictionary):
         folder = Path(name)
         (folder / "codes").write_text(codes, encoding="utf-8")
         dictionary.save(folder / "vocab")
-        applier = fastBPE.fastBPE(str(folder / "codes"), str(folder / "vocab"))
+        with native_stderr_to_log("fastBPE"):
+            applier = fastBPE.fastBPE(str(folder / "codes"), str(folder / "vocab"))
     return lambda lines: applier.apply([" ".join(line.split()) for line in lines])
 
 
@@ -60,6 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     model, dictionary, state = load_translator(args.model)
+    check_direction(args.model, state["settings"], args.src, args.tgt)
     options = state.get("tokenizer", {}).get(args.src, {})
     try:
         tokenize = get_tokenizer(args.src, TokenizerOptions(**options))
@@ -74,5 +119,12 @@ def run(args: argparse.Namespace) -> None:
         hyps, _ = translate_dataset(model, dictionary, sentences, f"{args.src}-{args.tgt}",
                                     range(len(sentences)), max_len, args.beam,
                                     args.length_penalty, batch_size=args.batch_size)
-    for hyp in hyps:
-        sys.stdout.write(detokenize(hyp, args.tgt) + "\n")
+    outputs = [detokenize(hyp, args.tgt) for hyp in hyps]
+    for output in outputs:
+        sys.stdout.write(output + "\n")
+    empty = sum(1 for line, output in zip(lines, outputs, strict=True)
+                if line.strip() and not output.strip())
+    if empty:
+        log.warning("%d of %d non-empty input lines got an empty translation (blank lines "
+                    "in the output); is the model trained enough for %s-%s?", empty,
+                    sum(1 for line in lines if line.strip()), args.src, args.tgt)
