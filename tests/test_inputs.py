@@ -52,6 +52,9 @@ def test_compressed_copy_reads_like_the_plain_file(tmp_path, shared_data, suffix
     with open(plain, encoding="utf-8") as handle, open_text(packed) as lines:
         assert list(lines) == list(handle)
     assert count_lines(packed) == count_lines(plain) == 1154
+    # Recognised by content: a compressed corpus saved as .txt (a downloaded side) reads too.
+    renamed = packed.rename(tmp_path / "downloaded.txt")
+    assert list(open_text(renamed)) == plain.read_text(encoding="utf-8").splitlines(True)
 
 
 def test_lines_end_at_newline_only(tmp_path):
