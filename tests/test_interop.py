@@ -288,6 +288,32 @@ def test_export_round_trip(bpe, tmp_path):
     ours, theirs = our_logits(model, tokens, mask, langs), hf_logits(exported, tokens, mask, langs)
     torch.testing.assert_close(ours[mask], theirs[mask], atol=1e-5, rtol=1e-5)
     assert exported.config.lang2id == {"en": 0, "fr": 1}
+    # Without `langs` transformers adds no language embedding (why the README passes it).
+    with torch.no_grad():
+        no_langs = exported(input_ids=tokens, attention_mask=mask.long()).logits
+    assert (no_langs[mask] - ours[mask]).abs().max() > 1e-2
+
+
+def test_export_refuses_codes_of_another_run(bpe, tmp_path, shared_data, capsys):
+    """Codes learned on French text did not make the English model's dictionary."""
+    lines = (shared_data / "para" / "flores200" / "devtest.fr").read_text(
+        encoding="utf-8").splitlines()
+    tokenize = get_tokenizer("fr")
+    (tmp_path / "tok.fr").write_text("".join(tokenize(line) + "\n" for line in lines),
+                                     encoding="utf-8")
+    learn_codes(tmp_path / "tok.fr", 800, tmp_path / "codes.fr")
+    dictionary = Dictionary.read_vocab(bpe["vocab"])
+    model = TransformerModel(ModelConfig(n_words=len(dictionary), n_langs=1, dim=DIM,
+                                         n_layers=LAYERS, n_heads=HEADS, max_positions=128))
+    save_pretrained(tmp_path / "model.pt", model, dictionary, ["en"], {})
+    with pytest.raises(SystemExit) as stopped:
+        main(["export-hf", "--model", str(tmp_path / "model.pt"), "--codes",
+              str(tmp_path / "codes.fr"), "--output", str(tmp_path / "hf")])
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "did not make the dictionary" in error[0], error
+    assert str(tmp_path / "codes.fr") in error[0]
+    assert not (tmp_path / "hf").exists()
 
 
 def test_xnli_from_an_imported_checkpoint_through_snakemake(bpe, tmp_path, shared_data):

@@ -19,8 +19,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from xlm.data.dictionary import N_SPECIAL, Dictionary
 from xlm.errors import UserError
-from xlm.interop.hf_tokenizer import write_hf_tokenizer_files
+from xlm.interop.hf_tokenizer import END_OF_WORD, hf_token, read_merges, write_hf_tokenizer_files
 from xlm.interop.import_checkpoint import GLOBAL_NAMES, LAYER_NAMES
 from xlm.model.transformer import ModelConfig, TransformerModel
 from xlm.train.checkpoint import load_pretrained
@@ -62,6 +63,34 @@ def hf_config(config: ModelConfig, langs: list[str]) -> dict[str, Any]:
     }
 
 
+# Share of the dictionary's words the codes may fail to produce before the pair is refused:
+# codes and vocabulary of one run give 0, codes of another run about half.
+MAX_FOREIGN_WORDS = 0.01
+
+
+def check_codes_match(codes: str | os.PathLike[str], dictionary: Dictionary,
+                      model_path: str | os.PathLike[str]) -> None:
+    """Refuse codes that cannot have made the model's dictionary.
+
+    Every BPE unit is a single character or the result of a merge, so a word of the
+    dictionary that is neither was made by other codes; exported with them, the tokenizer
+    would give ids the model never saw in training.
+    """
+    merged = {merge.replace(" ", "") for merge in read_merges(codes)}
+    words = dictionary.id2word[N_SPECIAL:]
+    foreign = [word for word in words
+               if (unit := hf_token(word)) not in merged
+               and len(unit.removesuffix(END_OF_WORD)) > 1]
+    if len(foreign) > MAX_FOREIGN_WORDS * max(len(words), 1):
+        raise UserError(f"{codes}: these BPE codes did not make the dictionary of {model_path} "
+                        f"({len(foreign)} of its {len(words)} words cannot come from them, "
+                        f"e.g. {' '.join(foreign[:3])}); give the codes its data was BPE'd "
+                        "with (data/bpe/codes of the same run, or bpe.codes)")
+    if foreign:
+        log.warning("%d of %d dictionary words cannot come from %s (e.g. %s)", len(foreign),
+                    len(words), codes, " ".join(foreign[:3]))
+
+
 def export_hf(model_path: str | os.PathLike[str], codes: str | os.PathLike[str],
               out_dir: str | os.PathLike[str], *,
               lowercase_and_remove_accent: bool = False) -> Path:
@@ -73,6 +102,7 @@ def export_hf(model_path: str | os.PathLike[str], codes: str | os.PathLike[str],
         raise UserError(f"{model_path}: an MT decoder (cross-attention), which transformers' "
                         "XLMWithLMHeadModel cannot hold; export an encoder or LM model")
     model, dictionary, langs = load_pretrained(model_path)
+    check_codes_match(codes, dictionary, model_path)
     if model.config.n_langs > 1 and model.config.n_langs != len(langs):
         raise UserError(f"{model_path}: {model.config.n_langs} language embeddings but "
                         f"{len(langs)} languages; the model file is inconsistent")
