@@ -42,3 +42,16 @@ def test_paper_sizes_on_a_large_corpus():
 def test_too_small_corpus_is_refused(tmp_path):
     with pytest.raises(UserError, match="only 2 lines"):
         run_split(tmp_path, write_lines(tmp_path / "tiny.txt", 2), "t")
+
+
+def test_empty_text_says_it_is_empty(tmp_path, capsys):
+    """An empty local_text file: the fix is to give text, not a larger dump."""
+    from xlm.cli import main
+
+    (tmp_path / "empty.txt").write_text("", encoding="utf-8")
+    with pytest.raises(SystemExit):
+        main(["split", "--input", str(tmp_path / "empty.txt")]
+             + [f"--{s}={tmp_path / s}.txt" for s in ("train", "valid", "test")])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "the text is empty (0 lines)" in error[0], error
+    assert "larger dump" not in error[0] and not (tmp_path / "train.txt").exists()

@@ -83,3 +83,17 @@ def test_missing_kytea_model_is_one_clear_error():
 
     with pytest.raises(UserError, match="nowhere.bin.gz: KyTea model not found"):
         get_tokenizer("ja", TokenizerOptions(kytea_model="nowhere.bin.gz"))
+
+
+def test_japanese_without_a_model_names_the_command_line_flag(tmp_path, capsys):
+    """`xlm tokenize --lang ja` run by hand: the fix is a flag, not a config key."""
+    from xlm.cli import main
+
+    (tmp_path / "in.txt").write_text("日本語の文です。\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as stopped:
+        main(["tokenize", "--lang", "ja", "--input", str(tmp_path / "in.txt"), "--output",
+              str(tmp_path / "out.txt")])
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "pass --kytea-model FILE" in error[0], error
+    assert not (tmp_path / "out.txt").exists()

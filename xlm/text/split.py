@@ -31,9 +31,12 @@ def split_file(source: Path, outputs: dict[str, Path], valid: int, test: int,
                max_fraction: float, seed: int) -> dict[str, int]:
     """Write the train/valid/test lines of `source`; return the line count of each."""
     total = count_lines(source)
+    if total == 0:
+        raise UserError(f"{source}: the text is empty (0 lines); give a file with one "
+                        "paragraph per line (local_text), or check the extraction of its dump")
     if total < 3:
         raise UserError(f"{source}: only {total} lines of text, too few to split into "
-                        "train/valid/test; use a larger dump")
+                        "train/valid/test; give more text (a larger dump or local_text file)")
     n_valid, n_test = heldout_sizes(total, valid, test, max_fraction)
     if n_valid + n_test >= total:
         raise UserError(f"{source}: {total} lines leave no training data; lower split sizes")

@@ -88,10 +88,13 @@ def load_kytea(model_path: str | None):
     import Mykytea
 
     if not model_path:
-        raise UserError("tokenize.kytea_model: Japanese needs a KyTea model file; set it")
+        raise UserError("Japanese needs a KyTea model: pass --kytea-model FILE (.bin or "
+                        ".bin.gz, e.g. demo/models/kytea-ja-tiny.bin.gz); in the workflow, "
+                        "set tokenize.kytea_model")
     path = Path(model_path)
     if not path.is_file():
-        raise UserError(f"{path}: KyTea model not found; fix tokenize.kytea_model")
+        raise UserError(f"{path}: KyTea model not found; fix --kytea-model (in the workflow, "
+                        "tokenize.kytea_model)")
     if path.suffix != ".gz":
         return Mykytea.Mykytea(f"-model {path} -notags")
     # KyTea reads the whole model at start-up, so a gzipped one is unpacked to a
