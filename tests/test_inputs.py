@@ -19,6 +19,7 @@ from xlm.data.xnli import read_pairs
 from xlm.errors import UserError
 from xlm.io import compression, copy_text, count_lines, open_text
 from xlm.tasks.embeddings import read_dictionary
+from xlm.tasks.mt_eval import read_lines
 from xlm.text.bpe import apply_codes
 from xlm.text.inputs import check_aligned
 from xlm.text.split import split_file
@@ -140,6 +141,18 @@ def test_mt_reference_copy_is_plain(tmp_path, shared_data):
     plain = shared_data / "mt" / "wmt16-en-ro" / "newstest2016.ro"
     assert copy_text(compressed(plain, tmp_path, ".xz"), tmp_path / "ref") == 1999
     assert (tmp_path / "ref").read_bytes() == plain.read_bytes()
+
+
+def test_references_split_at_newlines_only(tmp_path, shared_data):
+    """A real sentence holding U+001D (XNLI Greek test) stays one reference line."""
+    with gzip.open(shared_data / "xnli" / "test.el.tsv.gz", "rt", encoding="utf-8") as handle:
+        sentence = next(line.split("\t")[0] for line in handle if "\x1d" in line)
+    ref = head(shared_data / "mt" / "wmt16-en-ro" / "newstest2016.ro", tmp_path, 20, "ref")
+    with open(ref, "a", encoding="utf-8") as out:
+        out.write(sentence + "\n")
+    lines = read_lines(ref)
+    assert len(lines) == count_lines(ref) == 21
+    assert lines[-1] == sentence
 
 
 def test_compressed_bpe_codes_are_refused(tmp_path, shared_data):

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from xlm.errors import UserError
-from xlm.io import atomic_open
+from xlm.io import atomic_open, open_text
 from xlm.report.records import write_metrics
 from xlm.tasks.bleu import detok_bleu, detokenize, tok_bleu
 from xlm.tasks.common import add_provenance_arguments, open_dataset, provenance
@@ -29,7 +29,10 @@ log = logging.getLogger(__name__)
 def read_lines(path: Path) -> list[str]:
     if not path.is_file():
         raise UserError(f"{path}: reference not found; build the MT test data (snakemake data)")
-    return path.read_text(encoding="utf-8").splitlines()
+    # Lines end at "\n" only, as they were written: str.splitlines would also cut at
+    # characters such as U+001D or U+2028 inside a sentence and misalign the references.
+    with open_text(path) as handle:
+        return [line.rstrip("\n") for line in handle]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
