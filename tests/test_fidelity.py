@@ -8,12 +8,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from pretrain_helpers import TINY_SETTINGS, build_pretrain_data
 from task_helpers import tokenized, write_vocab
 
+from xlm.data.batching import ParallelDataset, tlm_flipped
+from xlm.data.dictionary import EOS
 from xlm.data.indexed import binarize_lines
 from xlm.errors import UserError
 from xlm.tasks.mt import MtSettings, MtTrainer
 from xlm.train.optim import parse_weight_schedule, weight_at
+from xlm.train.settings import PretrainSettings
+from xlm.train.trainer import Pretrainer
 
 TINY_MT = {"n_layers": 1, "dim": 32, "n_heads": 4, "dropout": 0.0, "attention_dropout": 0.0,
            "tokens_per_batch": 400, "max_len": 20, "eval_every": 1000, "valid_sentences": 5,
@@ -39,6 +44,45 @@ def mt_data(tmp_path_factory, shared_data) -> tuple[Path, Path]:
             binarize_lines(lines, dictionary, folder / f"en-fr.{lang}.{split}")
         binarize_lines(lines, dictionary, folder / f"{lang}.train")
     return folder, root / "vocab"
+
+
+@pytest.fixture(scope="module")
+def pretrain_data(tmp_path_factory, shared_data) -> tuple[Path, Path]:
+    """Real FLORES en/fr lines: monolingual streams and the en-fr pairs."""
+    return build_pretrain_data(shared_data, tmp_path_factory.mktemp("fidelity_pretrain"))
+
+
+def pretrainer(data: tuple[Path, Path], out: Path, **overrides) -> Pretrainer:
+    settings = PretrainSettings.from_dict({**TINY_SETTINGS, **overrides})
+    return Pretrainer(settings, data_dir=data[0], vocab=data[1], out_dir=out, name="t")
+
+
+# ----------------------------------------------------------------------- TLM
+def test_tlm_trains_both_orders_half_the_time(pretrain_data, tmp_path, monkeypatch):
+    """XLM's MLM+TLM command lists `en-fr` and `fr-en` alike: over 1,000 draws each order
+    is drawn 50% +- 5%, and training really lays flipped pairs out as `fr en`."""
+    flips = [tlm_flipped(0, draw) for draw in range(1000)]
+    assert 450 <= sum(flips) <= 550
+    trainer = pretrainer(pretrain_data, tmp_path / "tlm", tlm=["en-fr"], max_steps=12)
+    seen: list[tuple[bool, int, int]] = []
+    real = ParallelDataset.tlm_batch
+
+    def spy(self, pairs, lang_ids, rank=0, world_size=1, flip=False):
+        batch = real(self, pairs, lang_ids, rank, world_size, flip)
+        row = int(pairs[0])
+        side = self.target if flip else self.source
+        first = batch.tokens[0, 1:1 + min(len(side[row]), self.max_len)].tolist()
+        assert first == [int(t) for t in side[row][:self.max_len]]
+        assert int(batch.langs[0, 0]) == trainer.lang_id["fr" if flip else "en"]
+        assert int(batch.tokens[0, 0]) == EOS
+        seen.append((flip, int(batch.langs[0, 0]), row))
+        return batch
+
+    monkeypatch.setattr(ParallelDataset, "tlm_batch", spy)
+    for _ in range(12):
+        trainer.train_step()
+    assert [flip for flip, _, _ in seen] == flips[:12]
+    assert {flip for flip, _, _ in seen} == {True, False}
 
 
 # ----------------------------------------------------------------------- MT optimisation

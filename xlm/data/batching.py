@@ -3,8 +3,10 @@
 TLM (XLM section 3.4): a sentence and its translation are concatenated as
 `</s> a </s> </s> b </s>`; positions restart at 0 on the second sentence and each
 half carries its own language id, so the model can attend across languages but
-still knows which is which. Pairs of similar length are batched together up to
-`tokens_per_batch` (padded size), which keeps padding low.
+still knows which is which. Each training draw lays a pair out in either order (`a b`
+or `b a`, half the time each), as XLM trains both `en-fr` and `fr-en`. Pairs of similar
+length are batched together up to `tokens_per_batch` (padded size), which keeps padding
+low.
 
 A `Batch` is one rank's rows of a global batch; `global_rows`, `row_offset` and
 `global_length` let random masking draw noise for the global batch and take this
@@ -102,16 +104,28 @@ class ParallelDataset:
         return batches if max_batches is None else batches[:max_batches]
 
     def tlm_batch(self, pairs: np.ndarray, lang_ids: tuple[int, int], rank: int = 0,
-                  world_size: int = 1) -> Batch:
-        """This rank's share of the TLM batch of `pairs` (global pair indices)."""
+                  world_size: int = 1, flip: bool = False) -> Batch:
+        """This rank's share of the TLM batch of `pairs` (global pair indices); `flip`
+        puts the target side first (`b a`, with the language ids swapped too)."""
         local, offset = rank_share(pairs, rank, world_size)
         global_length = int(self.pair_lengths[pairs].max())
         halves = [
             (self.source[int(i)][:self.max_len], self.target[int(i)][:self.max_len])
             for i in local
         ]
+        if flip:
+            halves = [(b, a) for a, b in halves]
+            lang_ids = (lang_ids[1], lang_ids[0])
         return tlm_layout(halves, lang_ids, global_rows=len(pairs), row_offset=offset,
                           global_length=global_length)
+
+
+def tlm_flipped(seed: int, draw: int) -> bool:
+    """Whether TLM draw `draw` lays its pairs out as `b a`: XLM's commands list both
+    orders of each pair (`--mlm_steps ...,en-fr,...,fr-en`) with the same sampling weight,
+    so each order is trained half the time. A pure function of (seed, draw), so ranks and
+    resumed runs agree."""
+    return bool(np.random.default_rng([seed, 11, draw]).random() < 0.5)
 
 
 def tlm_layout(pairs: list[tuple[np.ndarray, np.ndarray]], lang_ids: tuple[int, int],

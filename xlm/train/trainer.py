@@ -29,7 +29,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from xlm.config import config_hash
-from xlm.data.batching import Batch, ParallelDataset, stream_batch
+from xlm.data.batching import Batch, ParallelDataset, stream_batch, tlm_flipped
 from xlm.data.dictionary import Dictionary
 from xlm.data.indexed import IndexedDataset
 from xlm.data.sampling import SourceSampler
@@ -201,12 +201,13 @@ class Pretrainer:
 
     # ----------------------------------------------------------------- batches
     def _batch(self, dataset: StreamDataset | ParallelDataset, source: str,
-               rows: np.ndarray) -> Batch:
-        """This rank's share of the global batch `rows` (stream rows or pair indices)."""
+               rows: np.ndarray, flip: bool = False) -> Batch:
+        """This rank's share of the global batch `rows` (stream rows or pair indices);
+        `flip` lays TLM pairs out target side first."""
         if isinstance(dataset, ParallelDataset):
             l1, l2 = source.split("-")
             return dataset.tlm_batch(rows, (self.lang_id[l1], self.lang_id[l2]),
-                                     self.context.rank, self.context.world_size)
+                                     self.context.rank, self.context.world_size, flip)
         local, offset = rank_share(rows, self.context.rank, self.context.world_size)
         return stream_batch(dataset.read_rows(local), self.lang_id[source], len(rows), offset)
 
@@ -244,7 +245,8 @@ class Pretrainer:
             number = self.drawn.get(key, 0)
             self.drawn[key] = number + 1
             rows = self._train_rows(objective, source, number)
-            batch = self._batch(self.data["train"][objective][source], source, rows)
+            flip = objective == "tlm" and tlm_flipped(s.seed, draw)  # both orders, as XLM
+            batch = self._batch(self.data["train"][objective][source], source, rows, flip)
             inputs = self._model_inputs(objective, batch, seed_of(s.seed, 1, draw))
             n_local = int((inputs["targets"] != -100).sum())
             n_global = all_reduce_sum([n_local], ctx)[0]
