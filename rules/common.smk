@@ -12,9 +12,15 @@ from snakemake.settings.types import DeploymentMethod
 from xlm.config import config_hash, validate_config
 from xlm.errors import UserError
 
+# Before any job (also for `snakemake -n`): schema, rules across keys, input files. Errors
+# name the config file(s) actually given (--configfile replaces config.yaml).
 CONFIG_FILES = list(dict.fromkeys(str(Path(f).resolve()) for f in workflow.configfiles))
+CONFIG_SOURCE = " and ".join(
+    CONFIG_FILES + (["--config"] if workflow.config_settings.config else [])
+) or "config"
 try:
-    validate_config(config, source=" and ".join(CONFIG_FILES) or "config")
+    for _warning in validate_config(config, source=CONFIG_SOURCE):
+        print(f"warning: {_warning}", file=sys.stderr)
 except UserError as error:
     sys.exit(f"error: {error}")
 
@@ -121,10 +127,7 @@ def tokenizer_inputs(wildcards):
 
 # ---------------------------------------------------------------- BPE (rules/bpe.smk)
 
-BPE_SETTINGS = config["bpe"]
-if bool(BPE_SETTINGS["codes"]) != bool(BPE_SETTINGS["vocab"]):
-    sys.exit("error: config.yaml: set both bpe.codes and bpe.vocab (released files), "
-             "or neither (learn them)")
+BPE_SETTINGS = config["bpe"]  # both codes and vocab, or neither (checked in xlm/config.py)
 LEARN_BPE = not BPE_SETTINGS["codes"]
 BPE_CODES = "data/bpe/codes" if LEARN_BPE else BPE_SETTINGS["codes"]
 BPE_VOCAB = "data/bpe/vocab" if LEARN_BPE else BPE_SETTINGS["vocab"]
@@ -143,18 +146,6 @@ def bpe_vocab_flag(wildcards, input):
 # ---------------------------------------------------------------- Parallel corpora (rules/parallel.smk)
 
 PARALLEL = config["parallel"]
-
-
-def check_pair_sides(section, pairs):
-    """Each split of pair l1-l2 must name exactly the files of l1 and l2."""
-    for pair, splits in pairs.items():
-        for split, sides in splits.items():
-            if sorted(sides) != sorted(pair.split("-")):
-                sys.exit(f"error: config.yaml: key '{section}.pairs.{pair}.{split}' names "
-                         f"sides {sorted(sides)}; give one file for each of {pair.split('-')}")
-
-
-check_pair_sides("parallel", PARALLEL["pairs"])
 
 
 def is_url(source):
@@ -182,7 +173,6 @@ def parallel_datasets():
 
 XNLI = config["xnli"]
 MT_DATA = config["mt_data"]
-check_pair_sides("mt_data", MT_DATA["pairs"])
 # TRANSLATE-TRAIN: languages with a translated training set (checked in xlm/config.py).
 XNLI_TRANSLATE_TRAIN = XNLI.get("translate_train", {})
 XNLI_SPLITS = {"train": ["en", *XNLI_TRANSLATE_TRAIN], "valid": XNLI["languages"],
@@ -230,27 +220,6 @@ MODELS = config["models"]
 def pretrain_settings(model):
     """The model's resolved config slice: `pretrain` defaults with its own keys on top."""
     return {**config["pretrain"], **MODELS[model]}
-
-
-def check_models():
-    """Every model names configured languages and configured parallel pairs."""
-    for model in MODELS:
-        settings = pretrain_settings(model)
-        for objective in ("clm", "mlm"):
-            for lang in settings.get(objective, []):
-                if lang not in LANGUAGES:
-                    sys.exit(f"error: config.yaml: key 'models.{model}.{objective}' names "
-                             f"'{lang}', which is not in 'languages'; add it there or remove it")
-        for pair in settings.get("tlm", []):
-            if pair not in config["parallel"]["pairs"]:
-                sys.exit(f"error: config.yaml: key 'models.{model}.tlm' names '{pair}', which "
-                         "is not under 'parallel.pairs'; configure its files there")
-            if not {"train", "valid", "test"} <= set(config["parallel"]["pairs"][pair]):
-                sys.exit(f"error: config.yaml: TLM pair '{pair}' of model '{model}' needs "
-                         "train, valid and test files under 'parallel.pairs'")
-
-
-check_models()
 
 
 def pretrain_inputs(wildcards):

@@ -14,12 +14,10 @@ SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
 
 def base_config(shared_data: Path) -> dict:
-    """The repository's default config with its paths made absolute (usable anywhere)."""
+    """The repository's default config with its paths made absolute (usable anywhere: the
+    workflow checks every input file at start-up)."""
     config = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))
-    for lang, path in config["wiki"]["local"].items():
-        config["wiki"]["local"][lang] = str(REPO / path)
-    for lang, path in config["local_text"].items():
-        config["local_text"][lang] = str(REPO / path)
+    config = absolute_demo_paths(config)
     config["tokenize"]["kytea_model"] = str(shared_data / "models" / "kytea-ja-tiny.bin.gz")
     return config
 

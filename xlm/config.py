@@ -1,13 +1,19 @@
-"""Validate a run's configuration against the JSON schema, with one readable error line.
+"""Validate a run's configuration at start-up, each mistake in one readable line.
 
-The workflow calls `validate_config` at start-up; the package itself never reads
-config.yaml (rules pass each stage its settings as arguments).
+The workflow calls `validate_config` before any job runs (also for `snakemake -n`), so a
+mistake costs seconds rather than the hours of the jobs before the one that trips on it.
+Three passes, the first mistake found stops the run: the JSON schema (unknown keys,
+types, ranges), rules across keys (sizes, the models and languages a task names), and
+every local input file. The package itself never reads config.yaml.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,54 +23,368 @@ import yaml
 from xlm.errors import UserError
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
+RANDOM_INIT = "random"
+# What YAML 1.1 (PyYAML, Snakemake) reads as text although people mean a number: an
+# exponent without a dot in the mantissa (1e-3), or a quoted number ("0.001").
+_NUMBER_TEXT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+Layers = list[tuple[str, dict[str, Any]]]
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:
     return ".".join(str(part) for part in error.absolute_path) or "(top level)"
 
 
+def _number_fix(text: str, wanted: list[str]) -> str:
+    """How to write `text` so that YAML reads it as the number it looks like."""
+    mantissa, _, exponent = text.lower().partition("e")
+    if "integer" in wanted and "number" not in wanted:
+        value = float(text)
+        return str(int(value)) if value.is_integer() else text
+    if exponent and "." not in mantissa:
+        return f"{mantissa}.0e{exponent}"
+    return text
+
+
 def describe(error: jsonschema.ValidationError) -> str:
-    """Turn a schema violation into 'key: what is wrong' naming the offending key."""
+    """Turn a schema violation into 'key: what is wrong; the fix' naming the offending key."""
     where = _key_path(error)
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(allowed))
         if allowed:
-            return (
-                f"unknown key '{'.'.join([*map(str, error.absolute_path), extra[0]])}'"
-                f" (allowed here: {', '.join(allowed)})"
-            )
-        return f"key '{where}': invalid entry '{extra[0]}'"
-    if error.validator == "required":
-        return f"key '{where}': {error.message}"
-    if error.validator == "type":
-        return f"key '{where}' must be of type {error.validator_value}, got {error.instance!r}"
-    return f"key '{where}': {error.message}"
+            problem = (f"unknown key '{'.'.join([*map(str, error.absolute_path), extra[0]])}'"
+                       f" (allowed here: {', '.join(allowed)})")
+        else:
+            problem = f"key '{where}': invalid entry '{extra[0]}'"
+    elif error.validator == "type":
+        wanted = error.validator_value if isinstance(error.validator_value, list) else [
+            error.validator_value]
+        text = error.instance
+        if isinstance(text, str) and {"number", "integer"} & set(wanted) \
+                and _NUMBER_TEXT.match(text.strip()):
+            return (f"key '{where}' must be a number, but YAML read {text!r} as text (YAML "
+                    "needs a dot in an exponent's mantissa, and no quotes): write "
+                    f"{_number_fix(text.strip(), wanted)} instead")
+        problem = f"key '{where}' must be of type {error.validator_value}, got {text!r}"
+    else:
+        problem = f"key '{where}': {error.message}"
+    return f"{problem}; fix it and run again"
 
 
 def validate_config(config: dict[str, Any], source: str = "config.yaml",
-                    schema_path: Path = SCHEMA_PATH) -> None:
-    """Raise UserError naming the first offending key if `config` breaks the schema."""
+                    schema_path: Path = SCHEMA_PATH, base: Path | None = None,
+                    check_files: bool = True) -> list[str]:
+    """Raise UserError naming `source`, the first offending key and the fix; else return
+    the warnings (one line each) worth showing.
+
+    Relative paths are read from `base` (default: the working directory, where the
+    workflow's jobs run). `check_files=False` skips the input files (presets name files a
+    user places).
+    """
     schema = yaml.safe_load(schema_path.read_text(encoding="utf-8"))
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
-        raise UserError(f"{source}: {describe(errors[0])}; fix it and run again")
+        raise UserError(f"{source}: {describe(errors[0])}")
+    problem = next(_cross_key_problems(config), None)
+    if problem is None and check_files:
+        problem = next(_file_problems(config, base or Path.cwd()), None)
+    if problem is not None:
+        raise UserError(f"{source}: {problem}")
+    return _warnings(config, source)
+
+
+# ---------------------------------------------------------------- rules across keys
+
+
+def _lookup(layers: Layers, key: str) -> tuple[Any, str, int] | None:
+    """A setting resolved over layers (later ones win): value, dotted key, layer index."""
+    for index in range(len(layers) - 1, -1, -1):
+        prefix, mapping = layers[index]
+        if key in mapping:
+            return mapping[key], f"{prefix}.{key}", index
+    return None
+
+
+def _later(*found: tuple[Any, str, int]) -> str:
+    """The key of the most specific layer among settings (the one a user just changed)."""
+    return max(found, key=lambda item: item[2])[1]
+
+
+def _settings_problems(layers: Layers, positions: bool) -> Iterator[str]:
+    """Sizes that cannot work together in one model's resolved settings."""
+    dim, heads = _lookup(layers, "dim"), _lookup(layers, "n_heads")
+    if dim and heads and dim[0] % heads[0]:
+        divisors = [n for n in (1, 2, 4, 8, 16) if dim[0] % n == 0]
+        yield (f"key '{_later(heads, dim)}': dim {dim[0]} ({dim[1]}) is not divisible by "
+               f"n_heads {heads[0]} ({heads[1]}); choose n_heads dividing dim, e.g. "
+               f"{divisors[-1]}")
+    tokens, max_len = _lookup(layers, "tokens_per_batch"), _lookup(layers, "max_len")
+    if tokens and max_len and tokens[0] <= max_len[0]:
+        yield (f"key '{_later(tokens, max_len)}': tokens_per_batch {tokens[0]} ({tokens[1]}) "
+               f"must be greater than max_len {max_len[0]} ({max_len[1]}), or a batch cannot "
+               "hold one sentence; raise tokens_per_batch or lower max_len")
+    probs = _lookup(layers, "pred_probs")
+    if probs and abs(sum(probs[0]) - 1) > 1e-6:
+        yield (f"key '{probs[1]}': {probs[0]} sums to {sum(probs[0]):g}; give the shares of "
+               "masked, random and kept targets summing to 1 (paper: [0.8, 0.1, 0.1])")
+    limit = _lookup(layers, "max_positions")
+    if positions and limit:
+        for name, extra in (("bptt", 0), ("max_len", 2)):
+            found = _lookup(layers, name)
+            if found and found[0] + extra > limit[0]:
+                yield (f"key '{_later(found, limit)}': {name} {found[0]} ({found[1]})"
+                       f"{' + 2' if extra else ''} exceeds max_positions {limit[0]} "
+                       f"({limit[1]}); lower {name} or raise max_positions")
+
+
+def _pair_sides_problems(section: str, pairs: dict[str, dict]) -> Iterator[str]:
+    """Each split of pair l1-l2 must name exactly one file for l1 and one for l2."""
+    for pair, splits in pairs.items():
+        for split, sides in splits.items():
+            if sorted(sides) != sorted(pair.split("-")):
+                yield (f"key '{section}.pairs.{pair}.{split}' names sides {sorted(sides)}; "
+                       f"give one file for each of {pair.split('-')}")
+
+
+def _stored_pair(pairs: dict[str, dict], direction: str) -> str | None:
+    """The configured pair ("en-ro") holding a direction ("ro-en"), if any."""
+    a, b = direction.split("-")
+    return next((pair for pair in (f"{a}-{b}", f"{b}-{a}") if pair in pairs), None)
+
+
+def _model_problems(config: dict[str, Any]) -> Iterator[str]:
+    """Pretrained models: their languages and TLM pairs exist, their sizes fit."""
+    languages, pretrain = config["languages"], config["pretrain"]
+    pairs = config["parallel"]["pairs"]
+    yield from _settings_problems([("pretrain", pretrain)], positions=True)
+    for model, own in config["models"].items():
+        layers = [("pretrain", pretrain), (f"models.{model}", own)]
+        yield from _settings_problems(layers, positions=True)
+        for objective in ("clm", "mlm"):
+            found = _lookup(layers, objective)
+            for lang in found[0] if found else []:
+                if lang not in languages:
+                    yield (f"key '{found[1]}' names '{lang}', which is not in 'languages'; "
+                           "add it there or remove it")
+        found = _lookup(layers, "tlm")
+        for pair in found[0] if found else []:
+            if pair not in pairs:
+                yield (f"key '{found[1]}' names '{pair}', which is not under "
+                       "'parallel.pairs'; configure its files there")
+            elif missing := sorted({"train", "valid", "test"} - set(pairs[pair])):
+                yield (f"key '{found[1]}' names TLM pair '{pair}', which has no "
+                       f"{', '.join(missing)} files under 'parallel.pairs.{pair}'; add them")
+    for name in config.get("imported_models") or {}:
+        if name in config["models"]:
+            yield (f"key 'imported_models.{name}': '{name}' is under both 'models' and "
+                   "'imported_models'; rename one of them")
+
+
+def _task_problems(config: dict[str, Any]) -> Iterator[str]:
+    """Every model a task names exists; every language or pair it needs is configured."""
+    known = [*config["models"], *(config.get("imported_models") or {})]
+    known_text = ", ".join(known) or "none"
+    for section in ("xnli_finetune", "embeddings"):
+        for model in config.get(section, {}).get("models", []):
+            if model not in known:
+                yield (f"key '{section}.models' names '{model}', which is neither under "
+                       f"'models' nor 'imported_models' (known: {known_text}); fix the name "
+                       "or configure the model")
+    mt = config.get("mt")
+    if mt:
+        defaults = mt.get("defaults", {})
+        yield from _settings_problems([("mt.defaults", defaults)], positions=False)
+        yield from _init_problems([("mt.defaults", defaults)], known, known_text)
+        for experiment, own in mt["experiments"].items():
+            layers = [("mt.defaults", defaults), (f"mt.experiments.{experiment}", own)]
+            yield from _settings_problems(layers, positions=False)
+            yield from _mt_experiment_problems(config, layers, known, known_text)
+    lm = config.get("lm")
+    if lm:
+        yield from _settings_problems([("pretrain", config["pretrain"]),
+                                       ("lm.overrides", lm.get("overrides", {}))],
+                                      positions=True)
+        if lm["target"] not in config["languages"]:
+            yield (f"key 'lm.target': '{lm['target']}' is not in 'languages'; add it there "
+                   "(its monolingual test set is the benchmark)")
+        for combination, langs in lm["combinations"].items():
+            key = f"lm.combinations.{combination}"
+            if lm["target"] not in langs:
+                yield f"key '{key}' must include the target language '{lm['target']}'"
+            for lang in langs:
+                if lang not in config["languages"]:
+                    yield (f"key '{key}' names '{lang}', which is not in 'languages'; add it "
+                           "there or remove it")
+
+
+def _init_problems(layers: Layers, known: list[str], known_text: str) -> Iterator[str]:
+    """The models an MT encoder and decoder start from exist (or are 'random')."""
+    for side in ("encoder_init", "decoder_init"):
+        found = _lookup(layers, side)
+        if found and found[0] != RANDOM_INIT and found[0] not in known:
+            yield (f"key '{found[1]}': '{found[0]}' is neither under 'models' nor "
+                   f"'imported_models' (known: {known_text}); name one of them or "
+                   f"'{RANDOM_INIT}'")
+
+
+def _mt_experiment_problems(config: dict[str, Any], layers: Layers, known: list[str],
+                            known_text: str) -> Iterator[str]:
+    """An MT experiment's start models, training data and test data exist in the config."""
+    yield from _init_problems(layers, known, known_text)
+    objectives = {name: _lookup(layers, name) for name in ("directions", "dae", "bt")}
+    if not any(found and found[0] for found in objectives.values()):
+        yield (f"key '{layers[-1][0]}': no objective; give directions (supervised), dae or "
+               "bt (unsupervised)")
+        return
+    parallel, tests = config["parallel"]["pairs"], config["mt_data"]["pairs"]
+    found = objectives["directions"]
+    for direction in found[0] if found else []:
+        pair = _stored_pair(parallel, direction)
+        if pair is None or "train" not in parallel[pair]:
+            yield (f"key '{found[1]}' names '{direction}', which has no train files under "
+                   "'parallel.pairs'; configure them there")
+    for name in ("dae", "bt"):
+        found = objectives[name]
+        for entry in found[0] if found else []:
+            lang = entry.split("-")[0]
+            if lang not in config["languages"]:
+                yield (f"key '{found[1]}' names '{entry}', whose monolingual data ('{lang}') "
+                       "is not in 'languages'; add it there")
+    # Scored directions: eval_directions, else the supervised ones, else reversed bt.
+    found = next((found for name in ("eval_directions", "directions")
+                  if (found := _lookup(layers, name)) and found[0]), None)
+    if found:
+        key, scored = found[1], found[0]
+    else:
+        bt = objectives["bt"]
+        key = bt[1] if bt else layers[-1][0]
+        scored = ["-".join(reversed(direction.split("-"))) for direction in (bt[0] if bt else [])]
+    for direction in scored:
+        pair = _stored_pair(parallel, direction)
+        if pair is None or "valid" not in parallel[pair]:
+            yield (f"key '{key}': scored direction '{direction}' has no valid files under "
+                   "'parallel.pairs' (model selection); configure them there")
+        pair = _stored_pair(tests, direction)
+        if pair is None or "test" not in tests[pair]:
+            yield (f"key '{key}': scored direction '{direction}' has no test files under "
+                   "'mt_data.pairs'; configure them there")
+
+
+def _cross_key_problems(config: dict[str, Any]) -> Iterator[str]:
+    """Mistakes the schema cannot see: keys that must agree with other keys."""
     for section, mapping in (("wiki.local", config["wiki"]["local"]),
                              ("local_text", config["local_text"])):
         for lang in mapping:
             if lang not in config["languages"]:
-                raise UserError(
-                    f"{source}: key '{section}.{lang}' names a language not in 'languages'"
-                )
+                yield (f"key '{section}.{lang}' names a language not in 'languages'; add it "
+                       "there or remove the entry")
     xnli = config["xnli"]
     for lang in xnli.get("translate_train", {}):
         if lang == "en" or lang not in xnli["languages"]:
-            raise UserError(
-                f"{source}: key 'xnli.translate_train.{lang}' names a language not in "
-                "'xnli.languages' (or en, whose training set is 'xnli.train'); add it there "
-                "or remove it"
-            )
+            yield (f"key 'xnli.translate_train.{lang}' names a language not in "
+                   "'xnli.languages' (or en, whose training set is 'xnli.train'); add it "
+                   "there or remove it")
+    bpe = config["bpe"]
+    if bool(bpe["codes"]) != bool(bpe["vocab"]):
+        given = "bpe.codes" if bpe["codes"] else "bpe.vocab"
+        yield (f"key '{given}' is set alone; set both bpe.codes and bpe.vocab (released "
+               "files), or neither (learn them)")
+    yield from _pair_sides_problems("parallel", config["parallel"]["pairs"])
+    yield from _pair_sides_problems("mt_data", config["mt_data"]["pairs"])
+    yield from _model_problems(config)
+    yield from _task_problems(config)
+
+
+# ---------------------------------------------------------------- input files
+
+
+def is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def tokenized_languages(config: dict[str, Any]) -> list[str]:
+    """Every language some text of the config is tokenized as."""
+    langs = dict.fromkeys(config["languages"])
+    for section in ("parallel", "mt_data"):
+        for pair in config[section]["pairs"]:
+            langs.update(dict.fromkeys(pair.split("-")))
+    langs.update(dict.fromkeys(config["xnli"]["languages"]))
+    langs.update(dict.fromkeys(config["xnli"].get("translate_train", {})))
+    return list(langs)
+
+
+def workflow_outputs(config: dict[str, Any]) -> set[str]:
+    """Files the workflow itself creates that the config may name as inputs (an imported
+    model's vocab, given as bpe.vocab): not missing, only not made yet."""
+    return {os.path.normpath(f"results/{name}/pretrain/{file}")
+            for name in config.get("imported_models") or {} for file in ("model.pt", "vocab")}
+
+
+def input_files(config: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(dotted key, path) of every local input file the config names."""
+    for lang, path in config["wiki"]["local"].items():
+        yield f"wiki.local.{lang}", path
+    for lang, path in config["local_text"].items():
+        yield f"local_text.{lang}", path
+    if "ja" in tokenized_languages(config):
+        yield "tokenize.kytea_model", config["tokenize"]["kytea_model"]
+    for key in ("codes", "vocab"):
+        if config["bpe"][key]:
+            yield f"bpe.{key}", config["bpe"][key]
+    for section in ("parallel", "mt_data"):
+        for pair, splits in config[section]["pairs"].items():
+            for split, sides in splits.items():
+                for lang, path in sides.items():
+                    if not is_url(path):
+                        yield f"{section}.pairs.{pair}.{split}.{lang}", path
+    xnli = config["xnli"]
+    yield "xnli.train", xnli["train"]
+    for lang, path in xnli.get("translate_train", {}).items():
+        yield f"xnli.translate_train.{lang}", path
+    for split in ("valid", "test"):
+        for path in dict.fromkeys(xnli[split].replace("{lang}", lang)
+                                  for lang in xnli["languages"]):
+            yield f"xnli.{split}", path
+    for pair, path in config.get("embeddings", {}).get("dictionaries", {}).items():
+        yield f"embeddings.dictionaries.{pair}", path
+    for name, entry in (config.get("imported_models") or {}).items():
+        yield f"imported_models.{name}.checkpoint", entry["checkpoint"]
+
+
+def _file_problems(config: dict[str, Any], base: Path) -> Iterator[str]:
+    """Input files that are missing or unreadable, whatever outputs already exist."""
+    created = {(base / path).resolve() for path in workflow_outputs(config)}
+    for key, path in input_files(config):
+        full = (base / path).resolve()
+        if full in created:
+            continue
+        where = "" if Path(path).is_absolute() else f" (relative to {base})"
+        if not full.exists():
+            yield (f"key '{key}': {path} does not exist{where}; fix the path or put the file "
+                   "there")
+        elif not full.is_file():
+            yield f"key '{key}': {path} is not a file{where}; name a file"
+        elif not os.access(full, os.R_OK):
+            yield (f"key '{key}': {path} cannot be read (permissions){where}; make it "
+                   "readable")
+
+
+# ---------------------------------------------------------------- warnings
+
+
+def _warnings(config: dict[str, Any], source: str) -> list[str]:
+    """Languages without tokenizer rules of their own: allowed (the paper falls back to
+    English rules too), but a typo in a code looks the same, so say it."""
+    from xlm.text.tokenizers import SEGMENTED_LANGUAGES, moses_languages
+
+    known = moses_languages() | SEGMENTED_LANGUAGES
+    fallback = [lang for lang in tokenized_languages(config) if lang not in known]
+    if not fallback:
+        return []
+    return [f"{source}: no tokenizer rules for {', '.join(map(repr, fallback))} (Moses has "
+            "none): tokenized by Moses with English rules; if a code is a typo, fix it"]
 
 
 def config_hash(config: dict[str, Any]) -> str:
