@@ -22,6 +22,7 @@ from xlm.tasks.embeddings import read_dictionary
 from xlm.tasks.mt_eval import read_lines
 from xlm.text.bpe import apply_codes
 from xlm.text.inputs import check_aligned
+from xlm.text.shard import merge_files, shard_file
 from xlm.text.split import split_file
 from xlm.text.tokenize import tokenize_file
 from xlm.text.tokenizers import TokenizerOptions
@@ -111,6 +112,24 @@ def test_split_of_text_without_final_newline(tmp_path, shared_data):
     lines = sorted(line for path in outputs.values()
                    for line in path.read_text(encoding="utf-8").splitlines())
     assert lines == sorted(source.read_text(encoding="utf-8").splitlines())
+
+
+def test_stray_carriage_return_stays_inside_its_line_through_split_and_shards(tmp_path,
+                                                                              shared_data):
+    """Lines counted are lines read at every step, so shards hold every line."""
+    lines = head(shared_data / "lowres" / "flores1-dev.ne-en.ne", tmp_path, 200
+                 ).read_text(encoding="utf-8").splitlines(True)
+    lines[7] = lines[7].replace(" ", "\r", 1)
+    source = tmp_path / "ne.txt.gz"
+    with gzip.open(source, "wt", encoding="utf-8", newline="") as out:
+        out.write("".join(lines))
+    outputs = {split: tmp_path / f"{split}.txt" for split in ("train", "valid", "test")}
+    counts = split_file(source, outputs, 10, 10, 0.1, seed=0)
+    assert counts["train"] == 180 == count_lines(outputs["train"])
+    shards = [tmp_path / f"train.{i}" for i in range(3)]
+    assert shard_file(outputs["train"], shards) == [60, 60, 60]
+    merge_files(shards, tmp_path / "merged.txt")
+    assert (tmp_path / "merged.txt").read_bytes() == outputs["train"].read_bytes()
 
 
 @pytest.mark.parametrize("suffix", [".gz", ".xz"])

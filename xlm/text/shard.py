@@ -11,7 +11,7 @@ import contextlib
 import shutil
 from pathlib import Path
 
-from xlm.io import atomic_open, count_lines
+from xlm.io import atomic_open, count_lines, open_text
 
 
 def shard_file(source: Path, outputs: list[Path]) -> list[int]:
@@ -19,7 +19,8 @@ def shard_file(source: Path, outputs: list[Path]) -> list[int]:
     total = count_lines(source)
     base, extra = divmod(total, len(outputs))
     sizes = [base + (1 if i < extra else 0) for i in range(len(outputs))]
-    with open(source, encoding="utf-8") as lines, contextlib.ExitStack() as stack:
+    # Read as counted: lines end at "\n" only (a stray "\r" from local_text stays inside).
+    with open_text(source) as lines, contextlib.ExitStack() as stack:
         for output, size in zip(outputs, sizes, strict=True):
             out = stack.enter_context(atomic_open(output))
             for _ in range(size):
