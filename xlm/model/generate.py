@@ -1,7 +1,10 @@
 """Decoding for the MT models: greedy, and beam search with length penalty and early stopping.
 
-Both read an encoder's output (`memory`) and call the decoder on the whole prefix at each
-step (no cache: simple and exact, and fast enough for the sizes the tasks decode).
+Both read an encoder's output (`memory`) once. By default the decoder runs incrementally:
+each step feeds only the newest token and reuses the keys and values of the prefix and of
+the encoder output (`DecoderCache`), so a step costs the same at token 100 as at token 1.
+`use_cache=False` re-runs the decoder on the whole prefix at every step, the simple
+reference the cached path is tested against (same tokens) and benchmarked against.
 Sentences are `</s> w1 .. wn </s>` as in XLM: decoding starts from `</s>` and ends when
 `</s>` is produced; the returned ids leave both out.
 
@@ -19,7 +22,7 @@ import torch
 from torch import Tensor
 
 from xlm.data.dictionary import EOS
-from xlm.model.transformer import TransformerModel
+from xlm.model.transformer import DecoderCache, TransformerModel
 
 
 def max_output_length(src_mask: Tensor, decoder: TransformerModel, a: float = 1.3,
@@ -45,17 +48,42 @@ def next_log_probs(decoder: TransformerModel, prefix: Tensor, lang: int | None, 
     return torch.log_softmax(decoder.output_logits(hidden[:, -1]).float(), dim=-1)
 
 
+class _Stepper:
+    """Next-token log-probabilities of each prefix row, with or without the cache."""
+
+    def __init__(self, decoder: TransformerModel, lang: int | None, memory: Tensor,
+                 memory_mask: Tensor, use_cache: bool) -> None:
+        self.decoder, self.lang, self.memory, self.memory_mask = decoder, lang, memory, memory_mask
+        self.cache = DecoderCache(decoder.config.n_layers) if use_cache else None
+
+    def __call__(self, prefix: Tensor) -> Tensor:
+        if self.cache is None:
+            return next_log_probs(self.decoder, prefix, self.lang, self.memory, self.memory_mask)
+        new = prefix[:, self.cache.length:]  # the whole prefix at first, then the last token
+        hidden = self.decoder(new, langs=_langs(new, self.lang), causal=True,
+                              memory=self.memory, memory_pad_mask=self.memory_mask,
+                              cache=self.cache).hidden
+        return torch.log_softmax(self.decoder.output_logits(hidden[:, -1]).float(), dim=-1)
+
+    def reorder(self, rows: Tensor) -> None:
+        """Beam search moved prefix rows: move their keys and values alike (each row stays
+        with its own source sentence, so the encoder's are left in place)."""
+        if self.cache is not None:
+            self.cache.reorder(rows, memory=False)
+
+
 @torch.no_grad()
 def greedy(encoder: TransformerModel, decoder: TransformerModel, src: Tensor, src_mask: Tensor,
            src_lang: int | None, tgt_lang: int | None, max_len: int | None = None,
-           ) -> list[list[int]]:
+           use_cache: bool = True) -> list[list[int]]:
     """The most likely next token at every step, until `</s>` or `max_len` tokens."""
     max_len = max_len or max_output_length(src_mask, decoder)
     memory = encode(encoder, src, src_mask, src_lang)
+    step = _Stepper(decoder, tgt_lang, memory, src_mask, use_cache)
     prefix = torch.full((src.shape[0], 1), EOS, dtype=torch.long, device=src.device)
     finished = torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)
     while prefix.shape[1] < max_len and not bool(finished.all()):
-        word = next_log_probs(decoder, prefix, tgt_lang, memory, src_mask).argmax(-1)
+        word = step(prefix).argmax(-1)
         prefix = torch.cat([prefix, word[:, None]], dim=1)
         finished |= word == EOS
     return [_strip(row) for row in prefix.tolist()]
@@ -71,13 +99,14 @@ def _strip(row: list[int]) -> list[int]:
 def beam_search(encoder: TransformerModel, decoder: TransformerModel, src: Tensor,
                 src_mask: Tensor, src_lang: int | None, tgt_lang: int | None, beam_size: int,
                 length_penalty: float = 1.0, early_stopping: bool = True,
-                max_len: int | None = None) -> list[list[int]]:
+                max_len: int | None = None, use_cache: bool = True) -> list[list[int]]:
     """The best finished hypothesis of each source sentence."""
     max_len = max_len or max_output_length(src_mask, decoder)
     n, k = src.shape[0], beam_size
     memory = encode(encoder, src, src_mask, src_lang)
     memory = memory.repeat_interleave(k, dim=0)
     memory_mask = src_mask.repeat_interleave(k, dim=0)
+    step = _Stepper(decoder, tgt_lang, memory, memory_mask, use_cache)
     prefix = torch.full((n * k, 1), EOS, dtype=torch.long, device=src.device)
     beam_scores = torch.zeros(n, k, device=src.device)
     beam_scores[:, 1:] = -1e9  # at first all beams are the same prefix: keep one
@@ -89,7 +118,7 @@ def beam_search(encoder: TransformerModel, decoder: TransformerModel, src: Tenso
 
     while prefix.shape[1] < max_len and not all(done):
         generated = prefix.shape[1]  # tokens after this step, the leading </s> left out
-        log_probs = next_log_probs(decoder, prefix, tgt_lang, memory, memory_mask)
+        log_probs = step(prefix)
         vocab = log_probs.shape[1]
         scores = (log_probs + beam_scores.view(-1, 1)).view(n, k * vocab)
         top_scores, top_ids = scores.topk(2 * k, dim=1)
@@ -120,6 +149,7 @@ def beam_search(encoder: TransformerModel, decoder: TransformerModel, src: Tenso
         beam_scores = torch.tensor([score for score, _, _ in next_beams],
                                    device=src.device).view(n, k)
         prefix = torch.cat([prefix[rows], words[:, None]], dim=1)
+        step.reorder(rows)
     results = []
     for i in range(n):
         hypotheses = list(finished[i])
@@ -137,9 +167,9 @@ def beam_search(encoder: TransformerModel, decoder: TransformerModel, src: Tenso
 def translate_batch(encoder: TransformerModel, decoder: TransformerModel, src: Tensor,
                     src_mask: Tensor, src_lang: int | None, tgt_lang: int | None,
                     beam_size: int = 1, length_penalty: float = 1.0,
-                    early_stopping: bool = True) -> list[list[int]]:
+                    early_stopping: bool = True, use_cache: bool = True) -> list[list[int]]:
     """Greedy for beam 1, beam search otherwise."""
     if beam_size <= 1:
-        return greedy(encoder, decoder, src, src_mask, src_lang, tgt_lang)
+        return greedy(encoder, decoder, src, src_mask, src_lang, tgt_lang, use_cache=use_cache)
     return beam_search(encoder, decoder, src, src_mask, src_lang, tgt_lang, beam_size,
-                       length_penalty, early_stopping)
+                       length_penalty, early_stopping, use_cache=use_cache)

@@ -76,16 +76,65 @@ class MultiHeadAttention(nn.Module):
         return x.view(batch, length, self.n_heads, dim // self.n_heads).transpose(1, 2)
 
     def forward(self, x: Tensor, kv: Tensor | None = None, mask: Tensor | None = None,
-                causal: bool = False) -> Tensor:
-        """`mask` is a boolean (batch, 1, q_len, k_len) of allowed pairs, or None."""
-        kv = x if kv is None else kv
-        q, k, v = self._split(self.q_proj(x)), self._split(self.k_proj(kv)), self._split(
-            self.v_proj(kv))
+                causal: bool = False, cache: AttentionCache | None = None) -> Tensor:
+        """`mask` is a boolean (batch, 1, q_len, k_len) of allowed pairs, or None.
+
+        With `cache` (incremental decoding): self-attention (`kv` None) appends the keys and
+        values of `x`, the newest positions, to the cached ones and attends to all of them;
+        cross-attention projects `kv` (the encoder output) once and reuses it.
+        """
+        q = self._split(self.q_proj(x))
+        if cache is not None and kv is not None and cache.keys is not None:
+            k, v = cache.keys, cache.values
+        else:
+            source = x if kv is None else kv
+            k, v = self._split(self.k_proj(source)), self._split(self.v_proj(source))
+            if cache is not None:
+                if kv is None and cache.keys is not None:
+                    k = torch.cat([cache.keys, k], dim=2)
+                    v = torch.cat([cache.values, v], dim=2)
+                cache.keys, cache.values = k, v
+        # One new position after cached ones sees all of them: no causal mask needed.
+        incremental = cache is not None and kv is None and k.shape[2] > q.shape[2]
+        if incremental and q.shape[2] > 1:
+            raise ValueError("incremental decoding feeds one new position at a time")
         out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, is_causal=causal and mask is None,
+            q, k, v, attn_mask=mask, is_causal=causal and mask is None and not incremental,
             dropout_p=self.dropout if self.training else 0.0,
         )
         return self.out_proj(out.transpose(1, 2).reshape(x.shape))
+
+
+@dataclass
+class AttentionCache:
+    """Keys and values (batch, heads, length, head dim) one attention layer has seen."""
+
+    keys: Tensor | None = None
+    values: Tensor | None = None
+
+    def reorder(self, rows: Tensor) -> None:
+        if self.keys is not None:
+            self.keys, self.values = self.keys[rows], self.values[rows]
+
+
+class DecoderCache:
+    """What incremental decoding keeps between steps: per block, the self-attention keys
+    and values of the prefix so far and the cross-attention ones of the encoder output.
+
+    Pass it to `TransformerModel.forward(..., cache=)` with only the new tokens; the
+    positions continue from `length`. Beam search reorders the rows with `reorder`.
+    """
+
+    def __init__(self, n_layers: int) -> None:
+        self.self_attention = [AttentionCache() for _ in range(n_layers)]
+        self.cross_attention = [AttentionCache() for _ in range(n_layers)]
+        self.length = 0
+
+    def reorder(self, rows: Tensor, memory: bool = True) -> None:
+        """Keep row `rows[i]` as row i. `memory=False` leaves the encoder's keys and values
+        in place, correct when every row stays with its own source sentence (beam search)."""
+        for cache in self.self_attention + (self.cross_attention if memory else []):
+            cache.reorder(rows)
 
 
 class FeedForward(nn.Module):
@@ -115,10 +164,13 @@ class Block(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: Tensor, mask: Tensor | None, causal: bool,
-                memory: Tensor | None = None, memory_mask: Tensor | None = None) -> Tensor:
-        x = self.norm_attention(x + self.dropout(self.attention(x, mask=mask, causal=causal)))
+                memory: Tensor | None = None, memory_mask: Tensor | None = None,
+                cache: tuple[AttentionCache, AttentionCache] | None = None) -> Tensor:
+        self_cache, cross_cache = cache if cache is not None else (None, None)
+        attended = self.attention(x, mask=mask, causal=causal, cache=self_cache)
+        x = self.norm_attention(x + self.dropout(attended))
         if memory is not None:
-            cross = self.cross_attention(x, kv=memory, mask=memory_mask)
+            cross = self.cross_attention(x, kv=memory, mask=memory_mask, cache=cross_cache)
             x = self.norm_cross(x + self.dropout(cross))
         return self.norm_ffn(x + self.ffn(x))
 
@@ -181,22 +233,35 @@ class TransformerModel(nn.Module):
                 langs: Tensor | None = None, pad_mask: Tensor | None = None,
                 causal: bool = False, memory: Tensor | None = None,
                 memory_pad_mask: Tensor | None = None,
-                targets: Tensor | None = None) -> ModelOutput:
+                targets: Tensor | None = None,
+                cache: DecoderCache | None = None) -> ModelOutput:
         """Encode `tokens`; with `targets` (-100 where nothing is predicted) also the loss.
 
         positions, langs: (batch, length) ids (positions default to 0..length-1).
         pad_mask: True on real tokens. memory: encoder output for a decoder.
+        cache: incremental decoding; `tokens` are the positions after `cache.length` (one
+        at a time once the cache holds any; no padding), and the cache is updated.
         """
-        if tokens.shape[1] > self.config.max_positions and positions is None:
-            raise ValueError(f"sequence of {tokens.shape[1]} tokens is longer than "
+        start = 0 if cache is None else cache.length
+        if start + tokens.shape[1] > self.config.max_positions and positions is None:
+            raise ValueError(f"sequence of {start + tokens.shape[1]} tokens is longer than "
                              f"max_positions {self.config.max_positions}")
+        if cache is not None and pad_mask is not None:
+            raise ValueError("incremental decoding (cache) takes no pad_mask")
+        if cache is not None and positions is None:
+            positions = torch.arange(start, start + tokens.shape[1],
+                                     device=tokens.device).expand_as(tokens)
         x = self.embed(tokens, positions, langs)
         mask = attention_mask(pad_mask, causal, tokens.shape[1])
         memory_mask = None
         if memory is not None and memory_pad_mask is not None and not bool(memory_pad_mask.all()):
             memory_mask = memory_pad_mask[:, None, None, :]
-        for block in self.blocks:
-            x = block(x, mask, causal, memory, memory_mask)
+        for i, block in enumerate(self.blocks):
+            layer_cache = None if cache is None else (cache.self_attention[i],
+                                                      cache.cross_attention[i])
+            x = block(x, mask, causal, memory, memory_mask, layer_cache)
+        if cache is not None:
+            cache.length = start + tokens.shape[1]
         if targets is None:
             return ModelOutput(hidden=x)
         selected = targets != IGNORE_INDEX
