@@ -185,7 +185,7 @@ def xnli_source(wildcards):
         if wildcards.lang == "en":
             return XNLI["train"]
         if wildcards.lang not in XNLI_TRANSLATE_TRAIN:
-            sys.exit(f"error: config.yaml: XNLI training data for '{wildcards.lang}' needs "
+            sys.exit(f"error: {CONFIG_SOURCE}: XNLI training data for '{wildcards.lang}' needs "
                      f"a file under 'xnli.translate_train'")
         return XNLI_TRANSLATE_TRAIN[wildcards.lang]
     return XNLI[wildcards.split].format(lang=wildcards.lang)

@@ -7,11 +7,8 @@
 
 import re
 
+# A name under both `models` and `imported_models` is refused at start-up (xlm/config.py).
 IMPORTED_MODELS = config.get("imported_models") or {}
-for _name in IMPORTED_MODELS:
-    if _name in config["models"]:
-        sys.exit(f"error: config.yaml: '{_name}' is under both 'models' and "
-                 "'imported_models'; rename one of them")
 
 
 if IMPORTED_MODELS:

@@ -29,7 +29,7 @@ def pretrained_model(model):
     """The model.pt a task starts from: pretrained (models:) or imported (imported_models:)."""
     known = list(config["models"]) + list(config.get("imported_models", {}))
     if model not in known:
-        sys.exit(f"error: config.yaml: task model '{model}' is neither under 'models' nor "
+        sys.exit(f"error: {CONFIG_SOURCE}: task model '{model}' is neither under 'models' nor "
                  f"'imported_models' (known: {', '.join(known)}); fix the task's model list")
     return f"results/{model}/pretrain/model.pt"
 
@@ -60,7 +60,7 @@ def stored_pair(pairs, a, b, section):
     for pair in (f"{a}-{b}", f"{b}-{a}"):
         if pair in pairs:
             return pair
-    sys.exit(f"error: config.yaml: MT needs data for {a}-{b}, which is not under "
+    sys.exit(f"error: {CONFIG_SOURCE}: MT needs data for {a}-{b}, which is not under "
              f"'{section}.pairs'; configure it there or change the experiment")
 
 
@@ -116,7 +116,7 @@ def mt_test_inputs(wildcards):
         src, tgt = direction.split("-")
         pair = stored_pair(MT_DATA["pairs"], src, tgt, "mt_data")
         if "test" not in MT_DATA["pairs"][pair]:
-            sys.exit(f"error: config.yaml: MT direction {direction} needs a test split under "
+            sys.exit(f"error: {CONFIG_SOURCE}: MT direction {direction} needs a test split under "
                      f"'mt_data.pairs.{pair}'")
         files += [f"data/mt/{pair}.{src}.test.bin", f"data/mt/{pair}.{src}.test.idx",
                   f"data/mt/{pair}.{tgt}.test.ref", f"data/mt/tok/{pair}.test.{tgt}.txt"]
@@ -158,7 +158,7 @@ def lm_settings(combination):
 def lm_inputs(wildcards):
     langs = LM["combinations"][wildcards.combination]
     if LM["target"] not in langs:
-        sys.exit(f"error: config.yaml: key 'lm.combinations.{wildcards.combination}' must "
+        sys.exit(f"error: {CONFIG_SOURCE}: key 'lm.combinations.{wildcards.combination}' must "
                  f"include the target language '{LM['target']}'")
     return {"vocab": BPE_VOCAB,
             "data": expand("data/bin/{lang}.{split}.{ext}", lang=langs, split=SPLITS,
