@@ -8,8 +8,10 @@ text stages never import torch.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
+import signal
 import sys
 
 from xlm.errors import UserError
@@ -42,6 +44,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lm": ("xlm.tasks.lm", "low-resource CLM perplexity for a combination of languages"),
     "import-checkpoint": ("xlm.interop.import_checkpoint", "released XLM checkpoint -> model.pt"),
     "export-hf": ("xlm.interop.export_hf", "model.pt -> transformers XLMWithLMHeadModel folder"),
+    "convert-model": ("xlm.train.convert", "rewrite an older model.pt/checkpoint in the safe "
+                      "format (--trust-pickle)"),
+}
+
+
+# File-system errors a user fixes outside the program: one line naming the file and the fix.
+FILE_ERRNOS = {
+    errno.ENOSPC: "the disk is full: free space or point the output elsewhere",
+    errno.EDQUOT: "the disk quota is exceeded: free space or point the output elsewhere",
+    errno.EACCES: "permission denied: fix the permissions or choose another path",
+    errno.EPERM: "operation not permitted: fix the permissions or choose another path",
+    errno.EROFS: "read-only file system: write the outputs elsewhere",
+    errno.ENOTDIR: "a part of the path is a file, not a folder: fix the path",
+    errno.EISDIR: "the path is a folder, not a file: fix the path",
 }
 
 
@@ -78,6 +94,15 @@ def main(argv: list[str] | None = None) -> None:
         runner(args)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print(f"error: xlm {top.command} interrupted (Ctrl-C)", file=sys.stderr)
+        sys.exit(128 + signal.SIGINT)
+    except OSError as error:
+        if error.errno not in FILE_ERRNOS:
+            raise
+        where = error.filename or "an output file"
+        print(f"error: {where}: {error.strerror} ({FILE_ERRNOS[error.errno]})", file=sys.stderr)
         sys.exit(2)
 
 

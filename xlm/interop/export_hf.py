@@ -16,7 +16,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from xlm.data.dictionary import N_SPECIAL, Dictionary
@@ -24,7 +23,7 @@ from xlm.errors import UserError
 from xlm.interop.hf_tokenizer import END_OF_WORD, hf_token, read_merges, write_hf_tokenizer_files
 from xlm.interop.import_checkpoint import GLOBAL_NAMES, LAYER_NAMES
 from xlm.model.transformer import ModelConfig, TransformerModel
-from xlm.train.checkpoint import load_pretrained
+from xlm.train.checkpoint import load_file, load_pretrained
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +96,8 @@ def export_hf(model_path: str | os.PathLike[str], codes: str | os.PathLike[str],
     """Write the transformers directory for `model_path` at `out_dir` (replaced if present)."""
     from transformers import XLMConfig, XLMWithLMHeadModel
 
-    if Path(model_path).is_file() and torch.load(model_path, map_location="cpu", mmap=True,
-                                                 weights_only=False)["config"].get("is_decoder"):
+    if Path(model_path).is_file() and load_file(model_path, "model file").get(
+            "config", {}).get("is_decoder"):
         raise UserError(f"{model_path}: an MT decoder (cross-attention), which transformers' "
                         "XLMWithLMHeadModel cannot hold; export an encoder or LM model")
     model, dictionary, langs = load_pretrained(model_path)

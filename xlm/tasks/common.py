@@ -27,7 +27,8 @@ from xlm.data.dictionary import EOS, PAD, Dictionary
 from xlm.data.indexed import IndexedDataset
 from xlm.errors import UserError
 from xlm.report.records import utc_timestamp
-from xlm.train.checkpoint import load_checkpoint, save_atomic
+from xlm.train.checkpoint import load_resumable, save_atomic
+from xlm.train.fingerprint import make_fingerprint, move_aside
 from xlm.train.trainer import git_revision
 
 log = logging.getLogger(__name__)
@@ -131,29 +132,39 @@ def length_batches(lengths: np.ndarray, tokens_per_batch: int,
 
 
 class TaskCheckpoint:
-    """`latest.pt` in an undeclared folder, written atomically, plus the signals SLURM sends
-    before a time limit (SIGUSR1 with `--signal=USR1@600`, then SIGTERM): either one
-    checkpoints after the current step and exits with 128 + signal, and the retried job
-    resumes (as pretraining does)."""
+    """`latest.pt` in an undeclared folder, written atomically, resumed only by the same
+    run (same settings and same input contents: see xlm/train/fingerprint.py), plus the
+    signals that stop a job: SLURM's warning before a time limit (SIGUSR1 with
+    `--signal=USR1@600`), SIGTERM and Ctrl-C (SIGINT). Each one checkpoints after the
+    current step and exits with 128 + signal; the rerun resumes (as pretraining does).
 
-    def __init__(self, folder: str | Path) -> None:
+    `inputs` names every file that shapes the run ({"pretrained model M": path, ...}).
+    """
+
+    def __init__(self, folder: str | Path, inputs: dict[str, str | Path] | None = None) -> None:
         self.folder = Path(folder)
         self.path = self.folder / "latest.pt"
+        self.inputs = dict(inputs or {})
         self.signal: int | None = None
+        self._digests: dict[str, Any] | None = None
+
+    def fingerprint(self, settings: dict[str, Any]) -> dict[str, Any]:
+        if self._digests is None:
+            self._digests = make_fingerprint({}, self.inputs)["inputs"]
+        return {"settings": settings, "inputs": self._digests}
 
     def load(self, settings: dict[str, Any]) -> dict[str, Any] | None:
-        """The saved state when it was written with the same settings, else None."""
-        state = load_checkpoint(self.path)
+        """The saved state when this very run wrote it, else None (stale files moved aside)."""
+        state = load_resumable(self.path, self.fingerprint(settings))
         if state is None:
-            return None
-        if state.get("settings") != settings:
-            log.warning("%s was written with other settings; starting from scratch", self.path)
+            move_aside(self.folder)  # a best.pt without latest.pt is stale too
             return None
         log.info("resuming from %s", self.path)
         return state
 
     def save(self, settings: dict[str, Any], state: dict[str, Any]) -> None:
-        save_atomic({**state, "settings": settings}, self.path)
+        save_atomic({**state, "settings": settings, "fingerprint": self.fingerprint(settings)},
+                    self.path)
         log.info("checkpoint written to %s", self.path)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
@@ -163,7 +174,7 @@ class TaskCheckpoint:
     @contextmanager
     def signals(self) -> Iterator[TaskCheckpoint]:
         handlers = {sig: signal.signal(sig, self._on_signal)
-                    for sig in (signal.SIGUSR1, signal.SIGTERM)}
+                    for sig in (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT)}
         try:
             yield self
         finally:

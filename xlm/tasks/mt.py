@@ -54,11 +54,13 @@ from xlm.tasks.noise import NoiseConfig, add_noise
 from xlm.text.bpe import remove_bpe
 from xlm.train.checkpoint import (
     dictionary_state,
+    load_file,
     load_pretrained,
     restore_rng_states,
     rng_states,
     save_atomic,
 )
+from xlm.train.fingerprint import dataset_files
 from xlm.train.optim import build_optimizer, parse_weight_schedule, weight_at
 
 log = logging.getLogger(__name__)
@@ -191,7 +193,7 @@ def load_translator(path: str | Path) -> tuple[Translator, Dictionary, dict[str,
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: MT model not found; train it with `xlm mt-train`")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_file(path, "MT model")
     if "encoder" not in state:
         raise UserError(f"{path}: not an MT model (no encoder/decoder); use a model written "
                         "by `xlm mt-train`")
@@ -306,7 +308,16 @@ class MtTrainer:
             self.model, s.lr, (0.9, 0.98), 1e-8, 0.0, s.warmup_steps, s.schedule, s.max_steps)
         self.weights = {kind: parse_weight_schedule(getattr(s, f"lambda_{name}"), name)
                         for kind, name in (("para", "mt"), ("dae", "ae"), ("bt", "bt"))}
-        self.checkpoint = TaskCheckpoint(self.out / "checkpoints")
+        inputs: dict[str, str | Path] = {f"dictionary {vocab}": vocab}
+        for side, path in (("encoder", encoder_path), ("decoder", decoder_path)):
+            if path:
+                inputs[f"pretrained {side} {path}"] = path
+        datasets = [d for sides, _ in self.sources.values() for d in sides]
+        datasets += [d for sides in self.valid.values() for d in sides]
+        for dataset in datasets:
+            for file in dataset_files(dataset.prefix):
+                inputs[f"data {file}"] = file
+        self.checkpoint = TaskCheckpoint(self.out / "checkpoints", inputs)
         self.step = 0
         self.best_bleu, self.best_step, self.last_eval_step = -1.0, 0, -1
 
@@ -371,6 +382,7 @@ class MtTrainer:
 
     def _resume(self) -> None:
         state = self.checkpoint.load(self._key())
+        self._trim_train_log(state["step"] if state else 0)
         if state is None:
             return
         self.model.load_state_dict(state["model"])
@@ -379,6 +391,16 @@ class MtTrainer:
         self.step, self.best_bleu, self.best_step, self.last_eval_step = (
             state["step"], state["best_bleu"], state["best_step"], state["last_eval_step"])
         restore_rng_states(state["rng"])
+
+    def _trim_train_log(self, step: int) -> None:
+        """Keep only the train.jsonl records up to the resumed step (none when fresh)."""
+        path = self.out / "train.jsonl"
+        if not path.exists():
+            return
+        keep = [line for line in path.read_text(encoding="utf-8").splitlines()
+                if line and json.loads(line)["step"] <= step]
+        with atomic_open(path) as handle:
+            handle.writelines(line + "\n" for line in keep)
 
     def _evaluate(self) -> None:
         scores = self.valid_bleu()
@@ -429,7 +451,7 @@ class MtTrainer:
         if self.last_eval_step != self.step:
             self._evaluate()
         self.checkpoint.save(self._key(), self._state())
-        best = torch.load(self.checkpoint.folder / "best.pt", map_location="cpu")
+        best = load_file(self.checkpoint.folder / "best.pt", "best MT weights")
         self.model.load_state_dict(best)
         save_atomic(self.model.file_state(self.dictionary, asdict(s),
                                           {**self.extra, **self.init}), self.out / "model.pt")

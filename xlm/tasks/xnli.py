@@ -43,6 +43,7 @@ from xlm.tasks.common import (
     settings_from_json,
 )
 from xlm.train.checkpoint import load_pretrained, restore_rng_states, rng_states
+from xlm.train.fingerprint import dataset_files
 
 log = logging.getLogger(__name__)
 
@@ -160,8 +161,15 @@ class XnliFineTuner:
                                     s.max_eval)
         # English keeps checkpoints/ itself, so runs from before translate-train still resume.
         folder = self.out / "checkpoints"
+        inputs: dict[str, str | Path] = {f"pretrained model {model_path}": model_path,
+                                         f"dictionary {vocab}": vocab}
+        for split in ("train", "valid"):
+            prefix = self.data / f"{train_lang}.{split}"
+            for path in [*dataset_files(f"{prefix}.s1"), *dataset_files(f"{prefix}.s2"),
+                         Path(f"{prefix}.label")]:
+                inputs[f"{split} data {path}"] = path
         self.checkpoint = TaskCheckpoint(
-            folder if train_lang == "en" else folder / f"translate-train.{train_lang}")
+            folder if train_lang == "en" else folder / f"translate-train.{train_lang}", inputs)
         self.grid = list(itertools.product(s.lr, s.batch_size))
 
     def _lang(self, lang: str) -> int | None:

@@ -40,12 +40,14 @@ from xlm.train.checkpoint import (
     BEST,
     LATEST,
     load_checkpoint,
+    load_resumable,
     restore_rng_states,
     rng_states,
     save_atomic,
     save_pretrained,
 )
 from xlm.train.distributed import DistributedContext, all_reduce_sum, barrier
+from xlm.train.fingerprint import dataset_files, make_fingerprint, move_aside
 from xlm.train.masking import MaskingConfig, mask_batch, target_weights
 from xlm.train.optim import build_optimizer
 from xlm.train.settings import PretrainSettings
@@ -110,6 +112,7 @@ class Pretrainer:
         self.checkpoint_dir = self.out_dir / "checkpoints"
         self.provenance = {"git_revision": git_revision(),
                            "config_hash": config_hash(settings.to_dict()), **(provenance or {})}
+        self.vocab_path = Path(vocab)
         self.dictionary = Dictionary.read_vocab(vocab)
         self.langs = settings.languages
         self.lang_id = {lang: i for i, lang in enumerate(self.langs)}
@@ -135,6 +138,11 @@ class Pretrainer:
                                      settings.sample_alpha)
         self.mask_weights = target_weights(self.dictionary.counts, settings.sample_alpha,
                                            self.dictionary.pad_index)
+        # Evaluation as XLM's Evaluator.mask_out: uniform targets, every one replaced by the
+        # mask token (no 80/10/10), the same draws at every evaluation.
+        self.eval_masking = MaskingConfig(settings.word_pred, (1.0, 0.0, 0.0), 0.0)
+        self.eval_mask_weights = target_weights(self.dictionary.counts, 0.0,
+                                                self.dictionary.pad_index)
         self.data = {"train": self._open("train")}
         self.samplers = {
             objective: SourceSampler(
@@ -154,6 +162,7 @@ class Pretrainer:
         self._window = {objective: Stats() for objective in settings.objectives}
         self._window_start = time.perf_counter()
         self._tensorboard = None
+        self._fingerprint: dict[str, Any] | None = None
 
     # ----------------------------------------------------------------- set-up helpers
     def _resolve_precision(self) -> str:
@@ -217,15 +226,19 @@ class Pretrainer:
             return dataset.train_pairs(number, self.settings.tokens_per_batch)
         return dataset.train_rows(number, self.settings.batch_size)
 
-    def _model_inputs(self, objective: str, batch: Batch, noise_seed: int) -> dict[str, Any]:
-        """Keyword arguments of the model's forward for this objective."""
+    def _model_inputs(self, objective: str, batch: Batch, noise_seed: int,
+                      evaluation: bool = False) -> dict[str, Any]:
+        """Keyword arguments of the model's forward for this objective (`evaluation`:
+        MLM/TLM targets all masked, as XLM evaluates)."""
         if objective == "clm":
             tokens = batch.tokens.to(self.device)
             langs = batch.langs.to(self.device)
             return {"tokens": tokens[:, :-1], "langs": langs[:, :-1], "causal": True,
                     "targets": tokens[:, 1:]}
-        inputs, targets = mask_batch(batch, self.masking, self.mask_weights,
-                                     self.dictionary.mask_index, len(self.dictionary),
+        masking, weights = ((self.eval_masking, self.eval_mask_weights) if evaluation
+                            else (self.masking, self.mask_weights))
+        inputs, targets = mask_batch(batch, masking, weights, self.dictionary.mask_index,
+                                     len(self.dictionary),
                                      torch.Generator().manual_seed(noise_seed))
         batch = batch.to(self.device)
         return {"tokens": inputs.to(self.device), "positions": batch.positions,
@@ -292,7 +305,8 @@ class Pretrainer:
                     batch = self._batch(dataset, source, rows)
                     if batch.tokens.shape[0] == 0:
                         continue
-                    inputs = self._model_inputs(objective, batch, seed_of(s.seed, 3, number))
+                    inputs = self._model_inputs(objective, batch, seed_of(s.seed, 3, number),
+                                                evaluation=True)
                     with self._autocast():
                         out = self.model(**inputs)
                     stats.add(out.loss.item(), out.n_targets, out.n_correct, batch.n_tokens)
@@ -304,8 +318,11 @@ class Pretrainer:
 
     @staticmethod
     def average_ppl(results: dict[str, dict[str, tuple[float, float]]]) -> float:
-        """The stopping criterion: perplexity averaged over every objective and language."""
-        values = [ppl for sources in results.values() for ppl, _ in sources.values()]
+        """The stopping criterion: perplexity averaged over the languages of the
+        monolingual objectives (MLM, CLM), as XLM's `_valid_mlm_ppl` / `_valid_clm_ppl`;
+        TLM pairs count only in a TLM-only model."""
+        mono = [objective for objective in results if objective != "tlm"] or list(results)
+        values = [ppl for objective in mono for ppl, _ in results[objective].values()]
         return float(np.mean(values))
 
     def _evaluate_and_track(self) -> None:
@@ -378,13 +395,14 @@ class Pretrainer:
         if self.context.is_main:
             save_atomic({
                 "settings": self.settings.to_dict(),
+                "fingerprint": self.fingerprint(),
                 "step": self.step,
-                "drawn": dict(self.drawn),
-                "best_ppl": self.best_ppl,
-                "best_step": self.best_step,
-                "bad_evals": self.bad_evals,
-                "last_eval_step": self.last_eval_step,
-                "stopped_early": self.stopped_early,
+                "drawn": {source: int(n) for source, n in self.drawn.items()},
+                "best_ppl": float(self.best_ppl),
+                "best_step": int(self.best_step),
+                "bad_evals": int(self.bad_evals),
+                "last_eval_step": int(self.last_eval_step),
+                "stopped_early": bool(self.stopped_early),
                 "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
@@ -395,14 +413,40 @@ class Pretrainer:
                      self.checkpoint_dir / LATEST)
         barrier(self.context)
 
+    def _input_files(self) -> dict[str, Path]:
+        """Every file that shapes the trajectory: the dictionary and the train and valid
+        datasets (valid decides the best step and early stopping)."""
+        s = self.settings
+        files = {f"dictionary {self.vocab_path}": self.vocab_path}
+        for split in ("train", "valid"):
+            for objective in s.objectives:
+                for source in getattr(s, objective):
+                    prefixes = ([self.data_dir / f"{source}.{lang}.{split}"
+                                 for lang in source.split("-")] if objective == "tlm"
+                                else [self.data_dir / f"{source}.{split}"])
+                    for prefix in prefixes:
+                        for path in dataset_files(prefix):
+                            files[f"{split} data {path}"] = path
+        return files
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What a checkpoint must have been written with to be resumed (computed once)."""
+        if self._fingerprint is None:
+            self._fingerprint = make_fingerprint(_trajectory(self.settings.to_dict()),
+                                                 self._input_files())
+        return self._fingerprint
+
     def resume(self) -> bool:
-        """Continue from the latest checkpoint if there is one for these settings."""
-        state = load_checkpoint(self.checkpoint_dir / LATEST)
+        """Continue from the latest checkpoint if this very run wrote it (same settings
+        and same input contents); else start from step 0 with the stale one moved aside."""
+        path = self.checkpoint_dir / LATEST
+        if self.context.is_main:
+            state = load_resumable(path, self.fingerprint())
+            if state is None and path.parent.is_dir():
+                move_aside(path.parent)  # a best.pt without latest.pt is stale too
+        barrier(self.context)
+        state = load_checkpoint(path) if path.is_file() else None
         if state is None:
-            return False
-        if _trajectory(state["settings"]) != _trajectory(self.settings.to_dict()):
-            log.warning("%s was written with other settings; starting from scratch",
-                        self.checkpoint_dir / LATEST)
             return False
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -413,7 +457,7 @@ class Pretrainer:
                     "stopped_early"):
             setattr(self, key, state[key])
         restore_rng_states(state["rng"])
-        log.info("resumed from %s at step %d", self.checkpoint_dir / LATEST, self.step)
+        log.info("resumed from %s at step %d", path, self.step)
         return True
 
     def _on_signal(self, signum: int, frame: Any) -> None:
@@ -453,12 +497,12 @@ class Pretrainer:
             from torch.utils.tensorboard import SummaryWriter
 
             self._tensorboard = SummaryWriter(str(self.out_dir / "tensorboard"),
-                                              purge_step=self.step or None)
+                                              purge_step=self.step)
         log.info("model %s: %s parameters, languages %s, objectives %s, %d rank(s), %s, %s",
                  self.name, f"{self.model.num_parameters():,}", self.langs, s.objectives,
                  self.context.world_size, self.device, self.precision)
         handlers = {sig: signal.signal(sig, self._on_signal)
-                    for sig in (signal.SIGUSR1, signal.SIGTERM)}
+                    for sig in (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT)}
         try:
             self._window_start = time.perf_counter()
             while self.step < s.max_steps and not self.stopped_early:
