@@ -9,6 +9,7 @@ import gzip
 import itertools
 import json
 import lzma
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,27 @@ def test_compressed_copy_reads_like_the_plain_file(tmp_path, shared_data, suffix
     # Recognised by content: a compressed corpus saved as .txt (a downloaded side) reads too.
     renamed = packed.rename(tmp_path / "downloaded.txt")
     assert list(open_text(renamed)) == plain.read_text(encoding="utf-8").splitlines(True)
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".xz"])
+def test_reading_a_compressed_corpus_keeps_memory_flat(tmp_path, shared_data, suffix):
+    """11 MB of real text (a Tatoeba side 20 times) counted and read in under 4 MB."""
+    text = (shared_data / "para" / "tatoeba" / "en-fr.fr").read_bytes()
+    path = tmp_path / ("big.fr" + suffix)
+    options = {"compresslevel": 1} if suffix == ".gz" else {"preset": 0}
+    with OPENERS[suffix](path, "wb", **options) as out:
+        for _ in range(20):
+            out.write(text)
+    del text
+    tracemalloc.start()
+    try:
+        lines = count_lines(path)
+        read = sum(1 for _ in open_text(path))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert lines == read == 20 * 12681
+    assert peak < 4 * 2**20, peak
 
 
 def test_lines_end_at_newline_only(tmp_path):
