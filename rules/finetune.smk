@@ -35,10 +35,11 @@ rule xnli_finetune:
     log:
         "logs/xnli/finetune/{model}.log",
     shell:
-        "xlm xnli --model {input.model:q} --name {wildcards.model} --data data/xnli"
+        "echo \"== $(date -u '+%F %T') UTC: job started; earlier attempts stay above ==\""
+        " >> {log:q}; xlm xnli --model {input.model:q} --name {wildcards.model} --data data/xnli"
         " --vocab {input.vocab:q} --languages {params.languages}"
         " --translate-train {params.translate_train} --settings {params.settings:q}"
-        " --out {params.out:q} --threads {threads} > {log:q} 2>&1"
+        " --out {params.out:q} --threads {threads} >> {log:q} 2>&1"
 
 
 rule xnli:
@@ -66,9 +67,10 @@ rule mt_train:
     log:
         "logs/mt/train/{experiment}.log",
     shell:
-        "xlm mt-train --settings {params.settings:q} {params.init} --data data/bin"
+        "echo \"== $(date -u '+%F %T') UTC: job started; earlier attempts stay above ==\""
+        " >> {log:q}; xlm mt-train --settings {params.settings:q} {params.init} --data data/bin"
         " --vocab {input.vocab:q} --codes {input.codes:q} --tokenizer {params.tokenizer:q}"
-        " --out {params.out:q} --threads {threads} > {log:q} 2>&1"
+        " --out {params.out:q} --threads {threads} >> {log:q} 2>&1"
 
 
 rule lm_train:
@@ -87,9 +89,10 @@ rule lm_train:
     log:
         "logs/lm/{combination}.log",
     shell:
-        "xlm lm --name {wildcards.combination} --target {params.target}"
+        "echo \"== $(date -u '+%F %T') UTC: job started; earlier attempts stay above ==\""
+        " >> {log:q}; xlm lm --name {wildcards.combination} --target {params.target}"
         " --settings {params.settings:q} --data data/bin --vocab {input.vocab:q}"
-        " --out {params.out:q} --threads {threads} > {log:q} 2>&1"
+        " --out {params.out:q} --threads {threads} >> {log:q} 2>&1"
 
 
 rule lm:

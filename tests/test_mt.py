@@ -168,8 +168,8 @@ def test_resume_after_sigterm_is_exact(data, monkeypatch):
         interrupted.run()
     monkeypatch.setattr(mt_module.MtTrainer, "_batch", original)
     trainer(root / "resumed").run()
-    straight = torch.load(root / "straight" / "model.pt", weights_only=False)
-    resumed = torch.load(root / "resumed" / "model.pt", weights_only=False)
+    straight = torch.load(root / "straight" / "model.pt", weights_only=True)
+    resumed = torch.load(root / "resumed" / "model.pt", weights_only=True)
     for side in ("encoder", "decoder"):
         for name, tensor in straight[side].items():
             torch.testing.assert_close(resumed[side][name], tensor)

@@ -94,8 +94,8 @@ def test_resume_equals_straight_run(data, straight_runs, tmp_path):
         resumed = train(data, out, name)
         straight = straight_runs[name][0]
         assert losses(resumed) == pytest.approx(losses(straight), rel=1e-6, abs=1e-6), name
-        a = torch.load(out / "model.pt", weights_only=False)["model"]
-        b = torch.load(straight_runs[name][1] / "model.pt", weights_only=False)["model"]
+        a = torch.load(out / "model.pt", weights_only=True)["model"]
+        b = torch.load(straight_runs[name][1] / "model.pt", weights_only=True)["model"]
         for key in a:
             torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
 
