@@ -3,8 +3,9 @@
 The tables must wait for the tasks on a fresh run, show what was run by hand, and never
 make Snakemake rebuild anything it was not asked for. So there are three kinds of files:
 
-- declared: asked for by the workflow's `all` rule (each stage lists its metrics.json
-  there). Rule inputs: the tables wait for them.
+- declared: asked for by the target rules of the stages (`pretrain`, `xnli`, `mt`, `lm`,
+  `embeddings`; each lists its metrics.json). Rule inputs: the tables wait for them, and
+  `all` asks only for the tables and plots (a short input list on the console).
 - hand-made: under results/, and no rule of the workflow could make them. Rule inputs
   too: nothing would rebuild them.
 - stale: under results/, a rule could make them, but `all` does not ask for them (e.g. a
@@ -24,11 +25,18 @@ RESULTS = "results"
 PLOTS = f"{RESULTS}/plots"
 
 
+STAGE_TARGETS = ("pretrain", "xnli", "mt", "lm", "embeddings")
+
+
 def all_targets(workflow: Any) -> list[str]:
-    """The plain file targets of the workflow's `all` rule (input functions left out)."""
-    if not workflow.is_rule("all"):
-        return []
-    return [str(target) for target in workflow.get_rule("all").input if isinstance(target, str)]
+    """The plain file targets of the stages' target rules (input functions left out)."""
+    return [str(target) for name in STAGE_TARGETS if workflow.is_rule(name)
+            for target in workflow.get_rule(name).input if isinstance(target, str)]
+
+
+def task_of(path: str) -> str:
+    """The task folder of results/{name}/{task}/metrics.json (`xnli`, `mt`, ...)."""
+    return os.path.basename(os.path.dirname(path))
 
 
 def _producible(workflow: Any, path: str) -> bool:
@@ -41,16 +49,20 @@ def _existing(name: str) -> set[str]:
     return {path for path in found if not path.startswith(f"{PLOTS}/")}
 
 
-def metrics_inputs(workflow: Any) -> list[str]:
-    """The declared and the hand-made metrics.json files: the tables' rule inputs."""
-    declared = {path for path in all_targets(workflow) if path.endswith("metrics.json")}
+def metrics_inputs(workflow: Any, task: str | None = None) -> list[str]:
+    """The declared and the hand-made metrics.json files: the tables' rule inputs. With
+    `task`, only the declared files of that task (a plot of XNLI need not wait for, or
+    rerun after, MT evaluation); hand-made files are kept, they may hold any task."""
+    declared = {path for path in all_targets(workflow) if path.endswith("metrics.json")
+                and (task is None or task_of(path) == task)}
     hand_made = {path for path in _existing("metrics.json") if not _producible(workflow, path)}
     return sorted(declared | hand_made)
 
 
-def stale_metrics(workflow: Any) -> list[str]:
-    """metrics.json files on disk that a rule could make but `all` does not ask for."""
-    return sorted(_existing("metrics.json") - set(metrics_inputs(workflow)))
+def stale_metrics(workflow: Any, task: str | None = None) -> list[str]:
+    """metrics.json files on disk that a rule could make but no stage asks for (of `task`)."""
+    stale = _existing("metrics.json") - set(metrics_inputs(workflow))
+    return sorted(path for path in stale if task is None or task_of(path) == task)
 
 
 def fingerprint(paths: list[str]) -> dict[str, str]:
@@ -74,7 +86,7 @@ def training_marker(run: str) -> str:
 
 
 def curve_plots(workflow: Any) -> list[str]:
-    """One results/plots/{run}/curves.png per training run that `all` asks for."""
+    """One results/plots/{run}/curves.png per training run that the stages ask for."""
     runs = set()
     for path in all_targets(workflow):
         run = os.path.relpath(os.path.dirname(path), RESULTS)
