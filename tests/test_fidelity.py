@@ -85,6 +85,31 @@ def test_tlm_trains_both_orders_half_the_time(pretrain_data, tmp_path, monkeypat
     assert {flip for flip, _, _ in seen} == {True, False}
 
 
+# ----------------------------------------------------------------------- validation
+def test_validation_masks_every_target_and_stops_on_monolingual_ppl(pretrain_data, tmp_path):
+    """XLM's Evaluator.mask_out replaces every target by the mask token (no 80/10/10), and
+    its stopping criterion `_valid_mlm_ppl` averages the monolingual MLM perplexities only."""
+    trainer = pretrainer(pretrain_data, tmp_path / "ev", mlm=["en", "fr"], tlm=["en-fr"],
+                         pred_probs=[0.8, 0.1, 0.1])
+    calls = []
+    trainer.model.register_forward_pre_hook(
+        lambda module, args, kwargs: calls.append(kwargs), with_kwargs=True)
+    results = trainer.evaluate("valid")
+    assert len(calls) >= 4
+    mask = trainer.dictionary.mask_index
+    for kwargs in calls:
+        chosen = kwargs["targets"] != -100
+        assert int(chosen.sum()) > 0
+        assert bool((kwargs["tokens"][chosen] == mask).all())
+        assert not bool((kwargs["tokens"][~chosen] == mask).any())
+    again = trainer.evaluate("valid")
+    assert again == results  # the same draws at every evaluation
+    mlm = [ppl for ppl, _ in results["mlm"].values()]
+    assert Pretrainer.average_ppl(results) == pytest.approx(sum(mlm) / len(mlm))
+    assert Pretrainer.average_ppl({"clm": {"en": (10.0, 0.1), "fr": (30.0, 0.1)}}) == 20.0
+    assert Pretrainer.average_ppl({"tlm": {"en-fr": (7.0, 0.1)}}) == 7.0
+
+
 # ----------------------------------------------------------------------- MT optimisation
 def test_mt_lr_is_xlm_inverse_sqrt_with_4000_warmup(mt_data, tmp_path):
     """XLM's MT command: adam_inverse_sqrt, beta1 0.9, beta2 0.98, warm-up 4000 updates;
