@@ -231,8 +231,8 @@ def test_unaligned_sides_are_one_line_naming_files_and_key(tmp_path, shared_data
 def test_workflow_reads_compressed_inputs_and_refuses_unaligned_pairs(tmp_path, shared_data):
     """One Snakemake run (--keep-going): Nepali local_text as .gz, an en-fr parallel split
     with an .xz French side and an MT test set with a .gz French side are read like the
-    plain files; an en-ro split whose sides differ by one line stops before tokenizing,
-    naming both files and its config key."""
+    plain files; an en-ro parallel split and an en-ro MT test set whose sides differ by
+    one line stop before tokenizing, naming both files and their config keys."""
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     ne = head(shared_data / "lowres" / "flores1-dev.ne-en.ne", inputs, 300, "ne.txt")
@@ -243,6 +243,10 @@ def test_workflow_reads_compressed_inputs_and_refuses_unaligned_pairs(tmp_path, 
     bad_en = head(shared_data / "para" / "tatoeba" / "en-ro.en", inputs, 80, "bad.en")
     bad_ro = compressed(head(shared_data / "para" / "tatoeba" / "en-ro.ro", inputs, 79,
                              "bad.ro"), inputs, ".gz")
+    bad_mt = {"en": head(shared_data / "mt" / "wmt16-en-ro" / "newstest2016.en", inputs, 30,
+                         "newstest.en"),
+              "ro": compressed(head(shared_data / "mt" / "wmt16-en-ro" / "newstest2016.ro",
+                                    inputs, 31, "newstest.ro"), inputs, ".xz")}
 
     config = absolute_demo_paths(base_config(shared_data))
     config["local_text"]["ne"] = str(compressed(ne, inputs, ".gz"))
@@ -251,12 +255,14 @@ def test_workflow_reads_compressed_inputs_and_refuses_unaligned_pairs(tmp_path, 
     config["parallel"]["pairs"]["en-ro"]["train"] = {"en": str(bad_en), "ro": str(bad_ro)}
     config["mt_data"]["pairs"]["en-fr"]["test"] = {
         "en": str(mt["en"]), "fr": str(compressed(mt["fr"], inputs, ".gz"))}
+    config["mt_data"]["pairs"]["en-ro"]["test"] = {lang: str(p) for lang, p in bad_mt.items()}
     workdir = tmp_path / "run"
     write_config(workdir, config)
     good = ["data/tok/ne.train.txt", "data/para/tok/en-fr.valid.en.txt",
             "data/para/tok/en-fr.valid.fr.txt", "data/mt/en-fr.fr.test.ref",
             "data/mt/tok/en-fr.test.fr.txt"]
-    bad = ["data/para/tok/en-ro.train.en.txt", "data/para/tok/en-ro.train.ro.txt"]
+    bad = ["data/para/tok/en-ro.train.en.txt", "data/para/tok/en-ro.train.ro.txt",
+           "data/mt/en-ro.en.test.ref", "data/mt/en-ro.ro.test.ref"]
     result = snakemake(workdir, "--keep-going", *good, *bad, check=False)
     assert result.returncode != 0
 
@@ -268,9 +274,12 @@ def test_workflow_reads_compressed_inputs_and_refuses_unaligned_pairs(tmp_path, 
                       "line): fix the files or point 'parallel.pairs.en-ro.train' at aligned "
                       "ones"]
     assert "Traceback" not in log
-    assert "check_parallel" in result.stderr
+    assert "check_parallel" in result.stderr and errors[0] in result.stderr  # shown to users
     assert not any((workdir / path).exists() for path in bad)
     assert not list((workdir / "logs/parallel/tokenize").glob("en-ro.*"))
+    log = (workdir / "logs/mt/check/en-ro.test.log").read_text(encoding="utf-8")
+    assert f"error: mt_data.pairs.en-ro.test: {bad_mt['en']} has 30 lines but {bad_mt['ro']} " \
+        "has 31 lines" in log
 
     # The compressed inputs gave what the plain files give.
     for path in good:
