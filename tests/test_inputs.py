@@ -228,6 +228,19 @@ def test_unaligned_sides_are_one_line_naming_files_and_key(tmp_path, shared_data
     assert json.loads(output.read_text())["lines"] == 40
 
 
+def test_study_corpora_are_read_as_distributed(tmp_path, shared_data):
+    """The gzip corpora of ../shared/data/study, unpacked by nobody: line-aligned pairs of
+    the documented sizes, an NLI TSV, monolingual text split."""
+    study = shared_data / "study"
+    for folder, pair, lines in (("libreoffice", "en-hi", 5783), ("wmt-news", "en-fr", 18044)):
+        sides = [study / "para" / folder / f"{pair}.{lang}.gz" for lang in pair.split("-")]
+        assert check_aligned(sides, f"parallel.pairs.{pair}.train") == lines
+    assert len(read_pairs(study / "nli" / "sick.tsv.gz", "en")) == 9840
+    outputs = {split: tmp_path / f"{split}.txt" for split in ("train", "valid", "test")}
+    assert sum(split_file(study / "mono" / "news" / "ne.txt.gz", outputs, 20, 20, 0.1,
+                          seed=0).values()) == 386
+
+
 def test_workflow_reads_compressed_inputs_and_refuses_unaligned_pairs(tmp_path, shared_data):
     """One Snakemake run (--keep-going): Nepali local_text as .gz, an en-fr parallel split
     with an .xz French side and an MT test set with a .gz French side are read like the
