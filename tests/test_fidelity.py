@@ -12,10 +12,10 @@ from pretrain_helpers import TINY_SETTINGS, build_pretrain_data
 from task_helpers import tokenized, write_vocab
 
 from xlm.data.batching import ParallelDataset, tlm_flipped
-from xlm.data.dictionary import EOS
-from xlm.data.indexed import binarize_lines
+from xlm.data.dictionary import EOS, N_SPECIAL
+from xlm.data.indexed import IndexedDataset, binarize_lines
 from xlm.errors import UserError
-from xlm.tasks.mt import MtSettings, MtTrainer
+from xlm.tasks.mt import MtSettings, MtTrainer, build_translator, translate_dataset
 from xlm.train.optim import parse_weight_schedule, weight_at
 from xlm.train.settings import PretrainSettings
 from xlm.train.trainer import Pretrainer
@@ -163,3 +163,21 @@ def test_zero_weight_skips_the_objectives_updates(mt_data, tmp_path):
     assert trainer.scheduler.last_epoch == 2  # two updates, then none
     with pytest.raises(UserError, match="lambda_bt"):
         MtSettings(bt=["en-fr"], lambda_bt="0:1,5")
+
+
+# ----------------------------------------------------------------------- decoding length
+@pytest.mark.parametrize("beam", [1, 2])
+def test_evaluation_decodes_up_to_one_and_a_half_the_source_plus_ten(mt_data, beam):
+    """XLM's evaluate_mt: max_len = 1.5 x the longest source (with its two </s>) + 10; a
+    decoder that never ends a sentence shows the limit."""
+    folder, vocab = mt_data
+    settings = MtSettings(directions=["en-fr"], **TINY_MT)
+    model, dictionary = build_translator(settings, None, None, vocab)
+    with torch.no_grad():  # never </s> nor another special token: decoding runs to the limit
+        model.decoder.pred_bias[:N_SPECIAL] = -1e9
+    source = IndexedDataset(folder / "en-fr.en.train", dictionary)
+    longest = max(range(len(source)), key=lambda i: len(source[i]))
+    hyps, _ = translate_dataset(model, dictionary, source, "en-fr", [longest], 100,
+                                beam_size=beam)
+    n_source = len(source[longest]) + 2
+    assert len(hyps[0].split()) == int(1.5 * n_source + 10) - 1  # less the leading </s>

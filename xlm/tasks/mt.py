@@ -492,8 +492,10 @@ def translate_dataset(model: Translator, dictionary: Dictionary, src_data: Index
                       direction: str, indices, max_len: int, beam_size: int = 1,
                       length_penalty: float = 1.0, early_stopping: bool = True,
                       batch_size: int = 32) -> tuple[list[str], list[int]]:
-    """Translations (tokenized, BPE removed) of the given sentences, in their order."""
-    from xlm.model.generate import translate_batch
+    """Translations (tokenized, BPE removed) of the given sentences, in their order. At
+    most 1.5 x the longest source + 10 tokens, XLM's evaluation limit (its 1.3 x + 5 is
+    for back-translation only)."""
+    from xlm.model.generate import beam_search, greedy, max_output_length
 
     model.eval()
     src_lang, tgt_lang = direction.split("-")
@@ -505,9 +507,14 @@ def translate_dataset(model: Translator, dictionary: Dictionary, src_data: Index
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
         tokens, mask = pad_sequences([with_eos(src_data[indices[j]], max_len) for j in chunk])
-        generated = translate_batch(model.encoder, model.decoder, tokens.to(device),
-                                    mask.to(device), src_id, tgt_id, beam_size, length_penalty,
-                                    early_stopping)
+        tokens, mask = tokens.to(device), mask.to(device)
+        limit = max_output_length(mask, model.decoder, 1.5, 10)
+        if beam_size <= 1:
+            generated = greedy(model.encoder, model.decoder, tokens, mask, src_id, tgt_id,
+                               max_len=limit)
+        else:
+            generated = beam_search(model.encoder, model.decoder, tokens, mask, src_id, tgt_id,
+                                    beam_size, length_penalty, early_stopping, max_len=limit)
         for j, ids in zip(chunk, generated, strict=True):
             ids = [i for i in ids if i >= N_SPECIAL or i == 3]
             out[j] = remove_bpe(dictionary.decode(ids))
