@@ -67,7 +67,7 @@ CROSS_KEY_MISTAKES = [
     # dim divisible by n_heads, wherever a model's size is set
     (_set("pretrain.n_heads", 3),
      "key 'pretrain.n_heads': dim 64 (pretrain.dim) is not divisible by n_heads 3 "
-     "(pretrain.n_heads); choose n_heads dividing dim, e.g. 16"),
+     "(pretrain.n_heads); choose n_heads dividing dim, e.g. 4"),
     (_set("models.mlm.dim", 66), "key 'models.mlm.dim': dim 66 (models.mlm.dim) is not "
      "divisible by n_heads 4 (pretrain.n_heads)"),
     (_set("lm.overrides.n_heads", 5), "key 'lm.overrides.n_heads': dim 64 (pretrain.dim)"),

@@ -61,10 +61,10 @@ def edit(path: str, value):
 MISTAKES = {
     "dim_heads": (edit("models.mlm_tlm.n_heads", 5),
                   "key 'models.mlm_tlm.n_heads': dim 32 (pretrain.dim) is not divisible by "
-                  "n_heads 5 (models.mlm_tlm.n_heads); choose n_heads dividing dim, e.g. 16"),
+                  "n_heads 5 (models.mlm_tlm.n_heads); choose n_heads dividing dim, e.g. 4"),
     "mt_dim_heads": (edit("mt.defaults.n_heads", 3),
                      "key 'mt.defaults.n_heads': dim 32 (mt.defaults.dim) is not divisible by "
-                     "n_heads 3 (mt.defaults.n_heads); choose n_heads dividing dim, e.g. 16"),
+                     "n_heads 3 (mt.defaults.n_heads); choose n_heads dividing dim, e.g. 4"),
     "pred_probs": (edit("pretrain.pred_probs", [0.8, 0.15, 0.1]),
                    "key 'pretrain.pred_probs': [0.8, 0.15, 0.1] sums to 1.05; give the shares "
                    "of masked, random and kept targets summing to 1 (paper: [0.8, 0.1, 0.1])"),

@@ -116,10 +116,11 @@ def _settings_problems(layers: Layers, positions: bool) -> Iterator[str]:
     """Sizes that cannot work together in one model's resolved settings."""
     dim, heads = _lookup(layers, "dim"), _lookup(layers, "n_heads")
     if dim and heads and dim[0] % heads[0]:
-        divisors = [n for n in (1, 2, 4, 8, 16) if dim[0] % n == 0]
+        nearest = min((n for n in range(1, dim[0] + 1) if dim[0] % n == 0),
+                      key=lambda n: (abs(n - heads[0]), -n))
         yield (f"key '{_later(heads, dim)}': dim {dim[0]} ({dim[1]}) is not divisible by "
                f"n_heads {heads[0]} ({heads[1]}); choose n_heads dividing dim, e.g. "
-               f"{divisors[-1]}")
+               f"{nearest}")
     tokens, max_len = _lookup(layers, "tokens_per_batch"), _lookup(layers, "max_len")
     if tokens and max_len and tokens[0] <= max_len[0]:
         yield (f"key '{_later(tokens, max_len)}': tokens_per_batch {tokens[0]} ({tokens[1]}) "
