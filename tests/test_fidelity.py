@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 from pretrain_helpers import TINY_SETTINGS, build_pretrain_data
-from task_helpers import tokenized, write_vocab
+from task_helpers import build_xnli, tiny_model, tokenized, write_vocab
 
 from xlm.data.batching import ParallelDataset, tlm_flipped
 from xlm.data.dictionary import EOS, N_SPECIAL
 from xlm.data.indexed import IndexedDataset, binarize_lines
 from xlm.errors import UserError
 from xlm.tasks.mt import MtSettings, MtTrainer, build_translator, translate_dataset
+from xlm.tasks.xnli import XnliFineTuner, XnliSettings, XnliSplit
 from xlm.train.optim import parse_weight_schedule, weight_at
 from xlm.train.settings import PretrainSettings
 from xlm.train.trainer import Pretrainer
@@ -181,3 +182,31 @@ def test_evaluation_decodes_up_to_one_and_a_half_the_source_plus_ten(mt_data, be
                                 beam_size=beam)
     n_source = len(source[longest]) + 2
     assert len(hyps[0].split()) == int(1.5 * n_source + 10) - 1  # less the leading </s>
+
+
+# ----------------------------------------------------------------------- XNLI protocol
+def test_xnli_epochs_of_epoch_size_pairs_no_clipping_and_per_sentence_truncation(
+        shared_data, tmp_path, monkeypatch):
+    """XLM's glue-xnli.py: an epoch is `--epoch_size` pairs of a fresh shuffle, each
+    followed by an evaluation; Adam without clipping; classifier dropout 0; each sentence
+    clipped to max_len at training (`truncate`), whole pairs at evaluation."""
+    data, vocab, dictionary = build_xnli(shared_data, tmp_path, langs=("en",), n_eval=40)
+    model = tiny_model(tmp_path / "model.pt", dictionary, ["en"], dim=32, n_layers=1)
+    defaults = XnliSettings()
+    assert (defaults.clip_norm, defaults.dropout) == (0.0, 0.0)
+    settings = XnliSettings(lr=[1e-4], batch_size=[8], epochs=3, epoch_size=16, max_len=6)
+    tuner = XnliFineTuner(settings, model_path=model, data=data, vocab=vocab,
+                          languages=["en"], out=tmp_path / "xnli", device=torch.device("cpu"))
+    assert max(len(x) for x in tuner.train.inputs) == 2 * 4 + 3  # 4 words a sentence, 3 </s>
+    assert max(len(x) for x in tuner.valid.inputs) > 11  # evaluation reads whole pairs
+    batches = []
+    real_batch = tuner.train.batch
+    monkeypatch.setattr(tuner.train, "batch", lambda rows, *a: batches.append(len(rows))
+                        or real_batch(rows, *a))
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_",
+                        lambda *a, **k: pytest.fail("XNLI fine-tuning must not clip"))
+    rows = tuner.run()
+    assert batches == [8, 8] * 3  # 16 pairs per epoch, three epochs
+    assert {row["epoch"] for row in rows} <= {1, 2, 3}
+    whole = XnliSplit.load(data, "en", "train", dictionary, 6, None, 512, training=True)
+    assert all(list(x).count(EOS) == 3 for x in whole.inputs)

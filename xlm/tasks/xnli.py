@@ -1,10 +1,14 @@
 """`xlm xnli`: cross-lingual classification (paper 4.1, Table 1).
 
 A linear classifier on the first hidden state of the last layer; all parameters are
-fine-tuned on English pairs laid out as `</s> premise </s> hypothesis </s>` (clipped to
-`max_len`) with the language id of the evaluated language. Every (lr, batch size) of the
-settings is tried, for `epochs` epochs each; the epoch and values with the best English
-valid accuracy are kept (model selection on valid only), and that model is evaluated
+fine-tuned on English pairs laid out as `</s> premise </s> hypothesis </s>` (each
+sentence clipped to `max_len` tokens with its `</s>`s at training, as XLM's `truncate`;
+evaluation reads whole pairs) with the language id of the evaluated language, Adam and no
+gradient clipping by default (XLM's glue-xnli.py). Every (lr, batch size) of the
+settings is tried, for `epochs` epochs each; an epoch is `epoch_size` training pairs of a
+fresh shuffle (XLM's `--epoch_size 20000`) or, with `epoch_size` null, a full pass. The
+epoch and values with the best English valid accuracy are kept (model selection on valid
+only), and that model is evaluated
 zero-shot on every language's valid and test sets. TRANSLATE-TRAIN (`--translate-train
 fr ...`): the same grid is run again for each listed language on its translated training set
 (`data/xnli/{lang}.train.*`), selected on that language's valid set and evaluated on its
@@ -53,12 +57,13 @@ class XnliSettings:
     lr: list[float] = field(default_factory=lambda: [5e-6])  # tried in turn, best kept
     batch_size: list[int] = field(default_factory=lambda: [8])  # paper: 8 or 16
     epochs: int = 3
-    max_len: int = 256  # tokens of the whole `</s> p </s> h </s>` input
-    dropout: float = 0.1  # before the classifier
+    epoch_size: int | None = None  # training pairs per epoch (XLM: 20000); None: all
+    max_len: int = 256  # tokens per sentence with its </s>s, at training (XLM's truncate)
+    dropout: float = 0.0  # before the classifier (XLM's glue-xnli.py --dropout: 0)
     max_train: int | None = None  # first N training pairs of a language (None: all)
     max_eval: int | None = None  # first N pairs of each valid/test set (None: all)
     eval_batch_size: int = 32
-    clip_norm: float = 5.0
+    clip_norm: float = 0.0  # XLM's XNLI fine-tuning does not clip
     checkpoint_every: int = 500
     log_every: int = 50
     seed: int = 0
@@ -92,7 +97,10 @@ class XnliSplit:
 
     @classmethod
     def load(cls, data: Path, lang: str, split: str, dictionary, max_len: int,
-             limit: int | None) -> XnliSplit:
+             limit: int | None, max_positions: int, training: bool = False) -> XnliSplit:
+        """Training pairs get each sentence clipped to `max_len` tokens with its `</s>`s
+        (XLM's `truncate`); evaluation pairs are read whole. Both are cut at the model's
+        `max_positions`."""
         prefix = data / f"{lang}.{split}"
         premises = open_dataset(f"{prefix}.s1", dictionary)
         hypotheses = open_dataset(f"{prefix}.s2", dictionary)
@@ -101,8 +109,9 @@ class XnliSplit:
             raise UserError(f"{prefix}: {len(premises)} premises, {len(hypotheses)} hypotheses "
                             f"and {len(labels)} labels; rebuild the XNLI data")
         n = len(labels) if limit is None else min(limit, len(labels))
-        inputs = [np.concatenate([[EOS], premises[i], [EOS], hypotheses[i], [EOS]])[:max_len]
-                  for i in range(n)]
+        keep = max_len - 2 if training else None
+        inputs = [np.concatenate([[EOS], premises[i][:keep], [EOS], hypotheses[i][:keep],
+                                  [EOS]])[:max_positions] for i in range(n)]
         return cls(inputs, labels[:n])
 
     def batch(self, rows: np.ndarray, lang: int | None, device: torch.device):
@@ -156,9 +165,10 @@ class XnliFineTuner:
         self.lang_ids = {lang: self._lang(lang) for lang in languages}
         s = settings
         self.train = XnliSplit.load(self.data, train_lang, "train", self.dictionary, s.max_len,
-                                    s.max_train)
+                                    s.max_train, self.encoder_config.max_positions,
+                                    training=True)
         self.valid = XnliSplit.load(self.data, train_lang, "valid", self.dictionary, s.max_len,
-                                    s.max_eval)
+                                    s.max_eval, self.encoder_config.max_positions)
         # English keeps checkpoints/ itself, so runs from before translate-train still resume.
         folder = self.out / "checkpoints"
         inputs: dict[str, str | Path] = {f"pretrained model {model_path}": model_path,
@@ -205,7 +215,7 @@ class XnliFineTuner:
                         optimizer.load_state_dict(state["optimizer"])
                         restore_rng_states(state["rng"])
                 order = np.random.default_rng([s.seed, combo, epoch]).permutation(
-                    len(self.train.labels))
+                    len(self.train.labels))[:s.epoch_size]
                 batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
                 window_start, window_tokens = time.perf_counter(), 0
                 window_loss, window_steps = 0.0, 0
@@ -265,7 +275,7 @@ class XnliFineTuner:
             values = []
             for lang in self.languages:
                 data = XnliSplit.load(self.data, lang, split, self.dictionary, s.max_len,
-                                      s.max_eval)
+                                      s.max_eval, self.encoder_config.max_positions)
                 acc = accuracy(model, data, self.lang_ids[lang], s.eval_batch_size, self.device)
                 values.append(acc)
                 rows.append({"split": split, "lang": lang, "value": acc, **chosen})
