@@ -14,6 +14,7 @@ from workflow import REPO, snakemake, write_config
 
 from xlm.config import input_files, validate_config
 from xlm.errors import UserError
+from xlm.text.languages import MOSES_LANGUAGES, SEGMENTED_LANGUAGES
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +29,14 @@ def refused(config: dict, base=REPO) -> str:
     message = str(error.value)
     assert "\n" not in message and message.startswith("my.yaml: ")
     return message
+
+
+def test_the_start_up_language_sets_match_the_tokenizers():
+    """xlm.text.languages spares the start-up from loading sacremoses' tokenizer."""
+    from xlm.text import tokenizers
+
+    assert MOSES_LANGUAGES == tokenizers.moses_languages()
+    assert SEGMENTED_LANGUAGES == tokenizers.SEGMENTED_LANGUAGES
 
 
 def test_default_config_is_valid(default_config):

@@ -21,6 +21,7 @@ import jsonschema
 import yaml
 
 from xlm.errors import UserError
+from xlm.text.languages import MOSES_LANGUAGES, SEGMENTED_LANGUAGES
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 RANDOM_INIT = "random"
@@ -187,12 +188,16 @@ def _task_problems(config: dict[str, Any]) -> Iterator[str]:
     """Every model a task names exists; every language or pair it needs is configured."""
     known = [*config["models"], *(config.get("imported_models") or {})]
     known_text = ", ".join(known) or "none"
-    for section in ("xnli_finetune", "embeddings"):
+    for section in ("xnli_finetune", "embeddings", "retrieval"):
         for model in config.get(section, {}).get("models", []):
             if model not in known:
                 yield (f"key '{section}.models' names '{model}', which is neither under "
                        f"'models' nor 'imported_models' (known: {known_text}); fix the name "
                        "or configure the model")
+    for pair, sides in config.get("retrieval", {}).get("pairs", {}).items():
+        if sorted(sides) != sorted(pair.split("-")):
+            yield (f"key 'retrieval.pairs.{pair}' names sides {sorted(sides)}; give one file "
+                   f"for each of {pair.split('-')}")
     mt = config.get("mt")
     if mt:
         defaults = mt.get("defaults", {})
@@ -313,6 +318,8 @@ def tokenized_languages(config: dict[str, Any]) -> list[str]:
             langs.update(dict.fromkeys(pair.split("-")))
     langs.update(dict.fromkeys(config["xnli"]["languages"]))
     langs.update(dict.fromkeys(config["xnli"].get("translate_train", {})))
+    for pair in config.get("retrieval", {}).get("pairs", {}):
+        langs.update(dict.fromkeys(pair.split("-")))
     return list(langs)
 
 
@@ -350,6 +357,9 @@ def input_files(config: dict[str, Any]) -> Iterator[tuple[str, str]]:
             yield f"xnli.{split}", path
     for pair, path in config.get("embeddings", {}).get("dictionaries", {}).items():
         yield f"embeddings.dictionaries.{pair}", path
+    for pair, sides in config.get("retrieval", {}).get("pairs", {}).items():
+        for lang, path in sides.items():
+            yield f"retrieval.pairs.{pair}.{lang}", path
     for name, entry in (config.get("imported_models") or {}).items():
         yield f"imported_models.{name}.checkpoint", entry["checkpoint"]
 
@@ -378,9 +388,7 @@ def _file_problems(config: dict[str, Any], base: Path) -> Iterator[str]:
 def _warnings(config: dict[str, Any], source: str) -> list[str]:
     """Languages without tokenizer rules of their own: allowed (the paper falls back to
     English rules too), but a typo in a code looks the same, so say it."""
-    from xlm.text.tokenizers import SEGMENTED_LANGUAGES, moses_languages
-
-    known = moses_languages() | SEGMENTED_LANGUAGES
+    known = MOSES_LANGUAGES | SEGMENTED_LANGUAGES
     fallback = [lang for lang in tokenized_languages(config) if lang not in known]
     if not fallback:
         return []
