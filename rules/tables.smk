@@ -64,7 +64,7 @@ rule tables:
 
 
 rule plot_curves:
-    """Loss, perplexity, lr and tokens/s against step of one training run."""
+    """Training loss, valid perplexity, lr and tokens/s against step; the kept step marked."""
     input:
         lambda wildcards: training_marker(wildcards.run),
     params:

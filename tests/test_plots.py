@@ -1,4 +1,6 @@
-"""Plots from a hand-written train.jsonl and hand-written XNLI records."""
+"""Plots from a hand-written train.jsonl and hand-written XNLI records, and the training
+curves of a real (tiny) pretraining run: validation perplexity per language and averaged
+beside the training loss, the kept step marked, accuracy in percent."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from xlm.cli import main
 from xlm.errors import UserError
 from xlm.report.plots import (
     flatten,
+    kept_step,
     panel_of,
     panels,
     plot_training_curves,
@@ -97,3 +100,44 @@ def test_xnli_bar_chart(tmp_path):
     (tmp_path / "results" / "m" / "metrics.json").write_text(json.dumps(records))
     main(["plots", "xnli", str(tmp_path / "results"), "--output", str(tmp_path / "x2.png")])
     assert (tmp_path / "x2.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_curves_of_a_real_pretraining_run(tmp_path, shared_data):
+    """What the trainer writes is what the curves show: valid perplexity per language and
+    their average at each evaluation, and the kept step, the one metrics.json reports."""
+    from pretrain_helpers import TINY_SETTINGS, build_pretrain_data
+
+    from xlm.train.settings import PretrainSettings
+    from xlm.train.trainer import Pretrainer
+
+    data, vocab = build_pretrain_data(shared_data, tmp_path / "data")
+    settings = PretrainSettings.from_dict({**TINY_SETTINGS, "clm": ["en", "fr"],
+                                           "max_steps": 30, "eval_every": 10, "log_every": 5})
+    out = tmp_path / "clm"
+    Pretrainer(settings, data_dir=data, vocab=vocab, out_dir=out, name="clm").run()
+    log = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [5, 10, 15, 20, 25, 30]  # evaluations merged in
+    evaluated = [r for r in log if "valid_ppl" in r]
+    assert [r["step"] for r in evaluated] == [10, 20, 30]
+    assert set(evaluated[0]["valid_ppl"]) == {"clm_en", "clm_fr", "avg"}
+    records = json.loads((out / "metrics.json").read_text())
+    kept = {r["step"] for r in records}
+    assert len(kept) == 1
+    valid_avg = next(r["value"] for r in records
+                     if r["split"] == "valid" and r["lang"] == "avg" and r["metric"] == "ppl")
+    at_kept = next(r for r in evaluated if r["step"] in kept)
+    assert at_kept["valid_ppl"]["avg"] == pytest.approx(valid_avg, rel=1e-5)
+    # Accuracy in percent, like every other record (the LM task's `acc`, XNLI's `acc`).
+    accuracies = [r["value"] for r in records if r["metric"] == "clm_acc"]
+    assert all(0 <= v <= 100 for v in accuracies) and max(accuracies) > 1
+    assert all(1 < r["clm_acc"] <= 100 for r in log)
+
+    series = read_train_log(out / "train.jsonl")
+    grouped = panels(series)
+    assert set(grouped["perplexity"]) == {"valid_ppl/clm_en", "valid_ppl/clm_fr",
+                                          "valid_ppl/avg"}
+    assert set(grouped["loss"]) == {"clm_loss"}
+    assert {"learning rate", "tokens/s"} <= set(grouped)
+    assert kept_step(series) == kept.pop()
+    png = plot_training_curves(out / "train.jsonl", tmp_path / "curves.png", title="clm")
+    assert png.read_bytes().startswith(PNG_MAGIC)

@@ -1,16 +1,19 @@
 """PNG plots of a run: training curves from ``train.jsonl`` and XNLI accuracy per language.
 
 ``train.jsonl`` holds one JSON object per logged step. Only ``step`` is required; every
-other numeric field becomes a curve, nested objects being flattened with "/"::
+other numeric field becomes a curve, nested objects being flattened with "/". Pretraining
+(xlm/train/trainer.py) writes the training losses and, at each evaluation, the validation
+perplexity per objective and language, their average (the stopping criterion) and the
+step of the best model so far, which is the one kept::
 
-    {"step": 200, "lr": 0.0001, "tokens_per_s": 51234.5,
-     "loss": {"mlm": {"en": 3.21, "fr": 3.40}, "tlm": {"en-fr": 3.02}},
-     "ppl": {"valid": {"en": 25.1, "fr": 29.8}}}
+    {"step": 200, "lr": 0.0001, "tokens_per_s": 51234.5, "mlm_loss": 3.21, "mlm_acc": 41.0,
+     "valid_ppl": {"mlm_en": 25.1, "mlm_fr": 29.8, "avg": 27.4}, "best_step": 200}
 
-(flat names such as ``"loss/mlm/en"`` or ``"valid_ppl_en"`` work too). Curves are sorted
-into panels by name: loss, perplexity, learning rate, throughput (tokens/s). When a log has
-no perplexity, it is drawn as exp(loss) of the per-language losses, and labelled so.
-Non-numeric fields (strings, lists) are ignored.
+(other names such as ``"loss/mlm/en"`` or ``"valid_ppl_en"`` work too). Curves are sorted
+into panels by name: loss, perplexity, learning rate, throughput (tokens/s); the average
+perplexity is drawn thicker, and the kept step (the last ``best_step``) is marked on every
+panel. When a log has no perplexity, it is drawn as exp(loss) of the per-language losses,
+and labelled so. Non-numeric fields (strings, lists) are ignored.
 """
 
 from __future__ import annotations
@@ -110,10 +113,22 @@ def panels(series: Series) -> dict[str, Series]:
     return {panel: curves for panel, curves in grouped.items() if curves}
 
 
+def kept_step(series: Series) -> float | None:
+    """The step of the model that was kept: the last `best_step` logged (None: not logged)."""
+    best = series.get("best_step")
+    return best[1][-1] if best else None
+
+
+def is_average(name: str) -> bool:
+    return name.rsplit("/", 1)[-1] in ("avg", "average", "avg_ppl", "average_ppl")
+
+
 def plot_training_curves(train_log: str | os.PathLike[str], output: str | os.PathLike[str],
                          title: str | None = None) -> Path:
-    """One PNG with a panel per kind of curve (loss, perplexity, lr, tokens/s) against step."""
-    groups = panels(read_train_log(train_log))
+    """One PNG with a panel per kind of curve (loss, perplexity, lr, tokens/s) against step,
+    the kept (best) step marked on each."""
+    series = read_train_log(train_log)
+    groups, kept = panels(series), kept_step(series)
     if not groups:
         raise UserError(f"{train_log}: no loss, ppl, lr or tokens_per_s fields to plot; "
                         "see the train.jsonl format in xlm/report/plots.py")
@@ -121,12 +136,22 @@ def plot_training_curves(train_log: str | os.PathLike[str], output: str | os.Pat
                                 squeeze=False)
     for axis, (panel, curves) in zip(axes[:, 0], groups.items(), strict=True):
         for name, (steps, values) in curves.items():
-            axis.plot(steps, values, label=name, linewidth=1.2)
-        axis.set_ylabel(panel)
+            average = is_average(name)
+            axis.plot(steps, values, label=name, linewidth=2.4 if average else 1.2,
+                      color="black" if average else None,
+                      marker="o" if len(steps) < 30 and panel == "perplexity" else None,
+                      markersize=3)
+        if kept is not None:
+            axis.axvline(kept, color="tab:red", linestyle="--", linewidth=1,
+                         label=f"kept: step {kept:g}")
+        label = {"loss": "training loss"}.get(panel, panel)
+        if panel == "perplexity" and any(name.startswith("valid") for name in curves):
+            label = "valid perplexity"
+        axis.set_ylabel(label)
         if panel == "perplexity" and all(min(v) > 0 for _, v in curves.values()):
             axis.set_yscale("log")
         axis.grid(True, alpha=0.3)
-        if len(curves) > 1 or panel in ("loss", "perplexity"):
+        if len(curves) > 1 or panel in ("loss", "perplexity") or kept is not None:
             axis.legend(fontsize="small", ncol=2 if len(curves) > 6 else 1)
     axes[-1, 0].set_xlabel("step")
     figure.suptitle(title or str(train_log))

@@ -28,7 +28,9 @@ Core fields (required)
             ``l2``        mean L2 distance of dictionary translation pairs
             ``semeval17`` SemEval'17 cross-lingual word similarity (Pearson x 1, 0-1)
             ``p@1``, ``p@5``, ``p@10``  word translation precision at k, in percent
-            Other names are allowed; tables simply do not show them.
+            Other names are allowed; tables simply do not show them. One unit per
+            kind everywhere: any accuracy is in percent (pretraining's ``mlm_acc``,
+            ``clm_acc``, ``tlm_acc`` too), any perplexity is exp(cross-entropy).
 ``value``   the number (int or float; never a string, never NaN for "missing": a
             missing result is a missing record).
 

@@ -342,19 +342,39 @@ class Pretrainer:
                  for source, (ppl, acc) in sources.items()]
         log.info("valid step %d | %s | average ppl %.3f%s", self.step, " | ".join(parts),
                  average, " (best)" if improved else f" ({self.bad_evals} without progress)")
+        valid_ppl = {f"{objective}_{source}": ppl for objective, sources in results.items()
+                     for source, (ppl, _) in sources.items()}
+        self._add_to_train_log({"valid_ppl": {**valid_ppl, "avg": average},
+                                "best_step": self.best_step})
         if self.context.is_main and self._tensorboard is not None:
             self._tensorboard.add_scalar("valid/average_ppl", average, self.step)
             for objective, sources in results.items():
                 for source, (ppl, acc) in sources.items():
                     self._tensorboard.add_scalar(f"valid/{objective}_{source}_ppl", ppl,
                                                  self.step)
-                    self._tensorboard.add_scalar(f"valid/{objective}_{source}_acc", acc,
+                    self._tensorboard.add_scalar(f"valid/{objective}_{source}_acc", 100 * acc,
                                                  self.step)
         if self.bad_evals >= self.settings.patience:
             log.info("stopping: no better valid perplexity in %d evaluations", self.bad_evals)
             self.stopped_early = True
 
     # ----------------------------------------------------------------- logging
+    def _add_to_train_log(self, fields: dict[str, Any]) -> None:
+        """Validation results into train.jsonl, for the curves (xlm/report/plots.py): into
+        this step's training record when it was just written, else a record of their own."""
+        if not self.context.is_main:
+            return
+        path = self.out_dir / "train.jsonl"
+        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+        last = json.loads(lines[-1]) if lines else {}
+        if last.get("step") == self.step:
+            lines[-1] = json.dumps({**last, **fields})
+            with atomic_open(path) as handle:
+                handle.writelines(line + "\n" for line in lines)
+        else:
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"step": self.step, **fields}) + "\n")
+
     def _log_window(self) -> None:
         """All-reduce the window's sums; one progress line, train.jsonl, TensorBoard."""
         elapsed = time.perf_counter() - self._window_start
@@ -367,7 +387,7 @@ class Pretrainer:
             tokens += n_tokens
             if targets:
                 record[f"{objective}_loss"] = loss / targets
-                record[f"{objective}_acc"] = correct / targets
+                record[f"{objective}_acc"] = 100 * correct / targets  # percent, as records
                 parts.append(f"{objective} loss {loss / targets:.4f}")
         record["tokens_per_s"] = tokens / max(elapsed, 1e-9)
         line = (f"step {self.step}/{self.settings.max_steps} | {' | '.join(parts)} | "
@@ -543,11 +563,12 @@ class Pretrainer:
             for objective, sources in results.items():
                 for source, (ppl, acc) in sources.items():
                     records.append(self._record(split, source, f"{objective}_ppl", ppl))
-                    records.append(self._record(split, source, f"{objective}_acc", acc))
+                    records.append(self._record(split, source, f"{objective}_acc", 100 * acc))
                 ppls = [ppl for ppl, _ in sources.values()]
                 accs = [acc for _, acc in sources.values()]
                 records.append(self._record(split, "avg", f"{objective}_ppl", np.mean(ppls)))
-                records.append(self._record(split, "avg", f"{objective}_acc", np.mean(accs)))
+                records.append(self._record(split, "avg", f"{objective}_acc",
+                                            100 * np.mean(accs)))
             records.append(self._record(split, "avg", "ppl", self.average_ppl(results)))
             log.info("%s average perplexity %.3f (best step %d)", split,
                      self.average_ppl(results), self.best_step)
