@@ -9,6 +9,7 @@ import gzip
 import itertools
 import json
 import lzma
+import shutil
 import tracemalloc
 from pathlib import Path
 
@@ -221,7 +222,7 @@ def test_unaligned_sides_are_one_line_naming_files_and_key(tmp_path, shared_data
     assert exit_info.value.code == 2
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0
-    assert error.startswith("error: mt_data.pairs.en-ro.test: ")
+    assert error.startswith("error: key 'mt_data.pairs.en-ro.test': ")
     assert f"{en} has 40 lines but {ro} has 39 lines" in error
     assert not output.exists()
     main(["check-aligned", "--inputs", str(en), str(en), "--key", "k", "--output", str(output)])
@@ -282,17 +283,17 @@ def test_workflow_reads_compressed_inputs_and_refuses_unaligned_pairs(tmp_path, 
     # The unaligned split: one line naming both given files and the key; nothing tokenized.
     log = (workdir / "logs/parallel/check/en-ro.train.log").read_text(encoding="utf-8")
     errors = [line for line in log.splitlines() if line.startswith("error:")]
-    assert errors == [f"error: parallel.pairs.en-ro.train: {bad_en} has 80 lines but {bad_ro} "
-                      "has 79 lines; the sides must be line-aligned (one sentence pair per "
-                      "line): fix the files or point 'parallel.pairs.en-ro.train' at aligned "
-                      "ones"]
+    assert errors == [f"error: {workdir / 'config.yaml'}: key 'parallel.pairs.en-ro.train': "
+                      f"{bad_en} has 80 lines but {bad_ro} has 79 lines; the sides must be "
+                      "line-aligned (one sentence pair per line): fix the files or point "
+                      "'parallel.pairs.en-ro.train' at aligned ones"]
     assert "Traceback" not in log
     assert "check_parallel" in result.stderr and errors[0] in result.stderr  # shown to users
     assert not any((workdir / path).exists() for path in bad)
     assert not list((workdir / "logs/parallel/tokenize").glob("en-ro.*"))
     log = (workdir / "logs/mt/check/en-ro.test.log").read_text(encoding="utf-8")
-    assert f"error: mt_data.pairs.en-ro.test: {bad_mt['en']} has 30 lines but {bad_mt['ro']} " \
-        "has 31 lines" in log
+    assert (f"error: {workdir / 'config.yaml'}: key 'mt_data.pairs.en-ro.test': {bad_mt['en']} "
+            f"has 30 lines but {bad_mt['ro']} has 31 lines") in log
 
     # The compressed inputs gave what the plain files give.
     for path in good:
@@ -311,3 +312,13 @@ def test_workflow_reads_compressed_inputs_and_refuses_unaligned_pairs(tmp_path, 
             == (tmp_path / "plain.fr.tok").read_bytes())
     assert (workdir / "data/mt/en-fr.fr.test.ref").read_bytes() == mt["fr"].read_bytes()
     assert json.loads((workdir / "data/para/aligned/en-fr.valid.json").read_text())["lines"] == 60
+
+    # The same config under another name reruns the cheap checks (their error messages name
+    # the file), never the tokenizing after them.
+    other = workdir / "other.yaml"
+    shutil.copy(workdir / "config.yaml", other)
+    dry = snakemake(workdir, *good, "--configfile", str(other), "--dry-run", "--quiet",
+                    "rules")
+    rules = {line.split()[0] for line in dry.stdout.splitlines()
+             if line.strip() and line.split()[-1].isdigit()} - {"total"}
+    assert rules == {"check_parallel", "check_mt"}, dry.stdout

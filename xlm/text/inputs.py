@@ -20,13 +20,15 @@ from xlm.io import atomic_open, copy_text, count_lines
 log = logging.getLogger(__name__)
 
 
-def check_aligned(sources: Sequence[Path], key: str) -> int:
-    """The common line count of line-aligned files; a UserError naming `key` if they differ."""
+def check_aligned(sources: Sequence[Path], key: str, config: str | None = None) -> int:
+    """The common line count of line-aligned files; a UserError naming the config file,
+    `key` and the files if they differ."""
     counts = [count_lines(source) for source in sources]
     if len(set(counts)) > 1:
         sides = " but ".join(f"{source} has {count} lines"
                              for source, count in zip(sources, counts, strict=True))
-        raise UserError(f"{key}: {sides}; the sides must be line-aligned (one sentence pair "
+        where = f"{config}: key '{key}'" if config else f"key '{key}'"
+        raise UserError(f"{where}: {sides}; the sides must be line-aligned (one sentence pair "
                         f"per line): fix the files or point '{key}' at aligned ones")
     return counts[0]
 
@@ -36,12 +38,13 @@ def add_check_aligned_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the two sides (plain, .gz or .xz)")
     parser.add_argument("--key", required=True,
                         help="the config key naming them, for the error message")
+    parser.add_argument("--config-file", help="the config file(s) given, for the error message")
     parser.add_argument("--output", required=True, type=Path,
                         help="JSON record of the line count of each side")
 
 
 def run_check_aligned(args: argparse.Namespace) -> None:
-    lines = check_aligned(args.inputs, args.key)
+    lines = check_aligned(args.inputs, args.key, args.config_file)
     with atomic_open(args.output) as out:
         json.dump({"key": args.key, "files": [str(p) for p in args.inputs], "lines": lines},
                   out)
