@@ -15,7 +15,7 @@ CORES ?= $(shell nproc)
 
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test lint bench clean-venv
+.PHONY: run test lint bench readme-check readme-update clean-venv
 
 run: $(STAMP)
 	cd $(ROOT) && $(BIN)/snakemake --cores $(CORES) all
@@ -28,6 +28,14 @@ test: $(STAMP)
 # table in benchmarks/README.md. Minutes; see benchmarks/README.md.
 bench: $(STAMP)
 	cd $(ROOT) && $(BIN)/python -m benchmarks
+
+# After `make run`: the README's excerpts of the run's outputs (Table 4) against the files
+# the run wrote (xlm/report/excerpts.py); readme-update copies the files into the README.
+readme-check: $(STAMP)
+	cd $(ROOT) && $(BIN)/python -m xlm.report.excerpts README.md --check
+
+readme-update: $(STAMP)
+	cd $(ROOT) && $(BIN)/python -m xlm.report.excerpts README.md --update
 
 lint: $(STAMP)
 	cd $(ROOT) && $(BIN)/ruff check .

@@ -1,0 +1,79 @@
+"""The README against what the project really writes: excerpts of a run's tables are
+checked by `make readme-check` (tested here on small files), its excerpt markers name real
+tables, and the log folders it names are those of the rules."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from xlm.errors import UserError
+from xlm.report.excerpts import BLOCK, main, stale_excerpts, update_excerpts
+from xlm.report.tables import TABLE_NAMES
+
+REPO = Path(__file__).resolve().parents[1]
+TABLE = """#### Table 4: low-resource language modelling, test perplexity
+
+| source | model | training languages | ne |
+| --- | --- | --- | ---: |
+| demo | lm_ne | ne | {value} |
+
+Provenance:
+
+- run: demo
+- git revision: {revision}
+- date (newest record): {date}
+"""
+
+
+def write_run(root: Path, value: str, revision: str = "abc", date: str = "2026-11-30") -> None:
+    path = root / "results" / "tables" / "table4_lm.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(TABLE.format(value=value, revision=revision, date=date), encoding="utf-8")
+
+
+def test_excerpts_are_checked_and_updated(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text("Intro.\n\n<!-- excerpt: results/tables/table4_lm.md -->\n"
+                      + TABLE.format(value="355.0", revision="old", date="2026-01-01")
+                      + "<!-- end excerpt -->\n\nOutro.\n", encoding="utf-8")
+    write_run(tmp_path, "355.0", revision="new", date="2026-11-30")
+    assert stale_excerpts(readme, tmp_path) == []  # only the revision and date differ
+    assert main([str(readme), "--root", str(tmp_path), "--check"]) == 0
+
+    write_run(tmp_path, "361.2")
+    assert stale_excerpts(readme, tmp_path) == ["results/tables/table4_lm.md"]
+    assert main([str(readme), "--root", str(tmp_path), "--check"]) == 1
+    assert "make readme-update" in capsys.readouterr().err
+    assert update_excerpts(readme, tmp_path) == ["results/tables/table4_lm.md"]
+    text = readme.read_text(encoding="utf-8")
+    assert "| demo | lm_ne | ne | 361.2 |" in text and "355.0" not in text
+    assert text.startswith("Intro.\n") and text.endswith("Outro.\n")
+    assert stale_excerpts(readme, tmp_path) == []
+
+    (tmp_path / "results" / "tables" / "table4_lm.md").unlink()
+    with pytest.raises(UserError, match="table4_lm.md: not found .* run `make run` first"):
+        stale_excerpts(readme, tmp_path)
+
+
+def test_readme_excerpts_name_tables_the_run_writes():
+    blocks = list(BLOCK.finditer((REPO / "README.md").read_text(encoding="utf-8")))
+    assert blocks
+    for block in blocks:
+        match = re.fullmatch(r"results/tables/(\w+)\.md", block["path"])
+        assert match and match.group(1) in TABLE_NAMES, block["path"]
+        assert block["body"].startswith("#### Table")
+
+
+def test_readme_names_the_log_folders_of_the_rules():
+    rules = "\n".join(path.read_text(encoding="utf-8") for path in (REPO / "rules").glob("*.smk"))
+    folders = set(re.findall(r'"logs/(\w+)/', rules))
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`logs/(\w+)/", readme))
+    assert named <= folders, named - folders  # no folder that does not exist
+    stages = {"download_wiki", "extract_wiki", "split_text", "tokenize", "bpe", "binarize",
+              "parallel", "xnli", "mt", "pretrain", "lm", "embeddings", "tables", "plots"}
+    assert stages <= folders and stages <= named, stages - named
+    assert "tail -f logs/pretrain/mlm.log" in readme and '"logs/pretrain/{model}.log"' in rules
