@@ -86,6 +86,21 @@ def test_tlm_trains_both_orders_half_the_time(pretrain_data, tmp_path, monkeypat
     assert {flip for flip, _, _ in seen} == {True, False}
 
 
+def test_each_update_is_one_objective_and_accumulation_keeps_it(pretrain_data, tmp_path,
+                                                               monkeypatch):
+    """Each of XLM's MLM/TLM steps is its own optimizer update (MLM and TLM updates
+    alternate); `accumulate` makes an update bigger, as more GPUs would, not mixed."""
+    trainer = pretrainer(pretrain_data, tmp_path / "acc", mlm=["en", "fr"], tlm=["en-fr"],
+                         accumulate=3)
+    drawn: list[tuple[int, str]] = []
+    real = trainer._train_rows
+    monkeypatch.setattr(trainer, "_train_rows", lambda objective, source, number: (
+        drawn.append((trainer.step, objective)) or real(objective, source, number)))
+    for _ in range(4):
+        trainer.train_step()
+    assert drawn == [(step, ["mlm", "tlm"][step % 2]) for step in range(4) for _ in range(3)]
+
+
 # ----------------------------------------------------------------------- validation
 def test_validation_masks_every_target_and_stops_on_monolingual_ppl(pretrain_data, tmp_path):
     """XLM's Evaluator.mask_out replaces every target by the mask token (no 80/10/10), and

@@ -1,7 +1,9 @@
 """Pretraining loop for CLM, MLM and TLM: resumable, distributed, evaluated.
 
-Each update draws `accumulate` batches; draw d uses objective d mod (number of
-objectives) (so MLM and TLM alternate) and a source sampled with q ∝ p^0.7. Every
+Update u trains objective u mod (number of objectives), so MLM and TLM updates
+alternate and each update is one objective, as each of XLM's mlm_steps is its own
+optimizer step. It draws `accumulate` batches (draw d = u x accumulate + micro), each
+from a source sampled with q ∝ p^0.7 (XLM: each GPU samples its own language). Every
 random choice is a function of (seed, draw[, rank]): the language, the batch rows,
 the masks and the dropout. So the data position is just the number of batches drawn
 per source, and N ranks reproduce one rank with the same global batch.
@@ -252,7 +254,7 @@ class Pretrainer:
         self.ddp.train()
         for micro in range(s.accumulate):
             draw = self.step * s.accumulate + micro
-            objective = s.objectives[draw % len(s.objectives)]
+            objective = s.objectives[self.step % len(s.objectives)]  # one per update
             source = self.samplers[objective].draw(draw)
             key = f"{objective}:{source}"
             number = self.drawn.get(key, 0)
