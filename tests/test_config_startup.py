@@ -18,7 +18,7 @@ def tiny(shared_data) -> dict:
 
 
 def start(workdir, config: dict | str, *targets: str, name: str = "my-run.yaml",
-          configfile=None) -> subprocess.CompletedProcess:
+          configfile=None, options: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     """`snakemake --dry-run` in `workdir` with the config written to `name` (not config.yaml)
     or an existing `configfile`."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -28,7 +28,7 @@ def start(workdir, config: dict | str, *targets: str, name: str = "my-run.yaml",
         configfile.write_text(text, encoding="utf-8")
     command = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory",
                str(workdir), "--configfile", str(configfile), "--cores", "1", "--dry-run",
-               *targets]
+               *options, *targets]
     env = {**os.environ, "PATH": f"{SNAKEMAKE.parent}:{os.environ['PATH']}"}
     return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=workdir,
                           env=env)
@@ -105,6 +105,16 @@ def test_a_mistake_stops_the_run_in_one_line(tiny, tmp_path, mistake):
     result = start(tmp_path, tiny)
     assert the_error(result) == (f"error: {tmp_path / 'my-run.yaml'}: "
                                  + message.format(workdir=tmp_path))
+    nothing_made(tmp_path)
+
+
+def test_settings_given_with_config_are_named_too(tiny, tmp_path):
+    """--config overrides the file: the line says both may hold the mistake."""
+    tiny["xnli_finetune"]["models"] = ["mlm"]
+    result = start(tmp_path, tiny, options=("--config", "run_name=other"))
+    assert the_error(result).startswith(
+        f"error: {tmp_path / 'my-run.yaml'} and --config: key 'xnli_finetune.models' names "
+        "'mlm', which is neither under 'models' nor 'imported_models'")
     nothing_made(tmp_path)
 
 
