@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from pretrain_helpers import TINY_SETTINGS, build_pretrain_data
 from task_helpers import build_xnli, tiny_model, tokenized, write_vocab
 
@@ -21,6 +22,7 @@ from xlm.train.optim import parse_weight_schedule, weight_at
 from xlm.train.settings import PretrainSettings
 from xlm.train.trainer import Pretrainer
 
+REPO = Path(__file__).resolve().parent.parent
 TINY_MT = {"n_layers": 1, "dim": 32, "n_heads": 4, "dropout": 0.0, "attention_dropout": 0.0,
            "tokens_per_batch": 400, "max_len": 20, "eval_every": 1000, "valid_sentences": 5,
            "log_every": 1000}
@@ -225,3 +227,35 @@ def test_xnli_epochs_of_epoch_size_pairs_no_clipping_and_per_sentence_truncation
     assert {row["epoch"] for row in rows} <= {1, 2, 3}
     whole = XnliSplit.load(data, "en", "train", dictionary, 6, None, 512, training=True)
     assert all(list(x).count(EOS) == 3 for x in whole.inputs)
+
+
+# ----------------------------------------------------------------------- presets
+# XLM's updates: per-GPU sizes of its README commands times the GPUs of paper 5.1.
+REFERENCE_STREAM_TOKENS = 64 * 32 * 256  # 64 GPUs x --batch_size 32 x --bptt 256
+REFERENCE_TLM_TOKENS = 64 * 4000  # 64 GPUs x 4000 tokens (paper 5.1)
+REFERENCE_MT_TOKENS = 8 * 2000  # 8 GPUs x --tokens_per_batch 2000
+
+
+def within_2x(ours: float, reference: float) -> bool:
+    return reference / 2 <= ours <= reference * 2
+
+
+@pytest.mark.parametrize("preset", ["xnli15.yaml", "mt.yaml"])
+def test_presets_update_size_matches_reference_and_says_how(preset):
+    """The presets carry the reference's effective update (within 2x), say how many GPUs x
+    per-GPU batch x accumulation that is, and weight MLM targets as the paper (0.5)."""
+    path = REPO / "configs" / preset
+    text = path.read_text(encoding="utf-8")
+    pretrain = yaml.safe_load(text)["pretrain"]
+    accumulate = pretrain["accumulate"]
+    assert within_2x(pretrain["batch_size"] * pretrain["bptt"] * accumulate,
+                     REFERENCE_STREAM_TOKENS)
+    assert within_2x(pretrain["tokens_per_batch"] * accumulate, REFERENCE_TLM_TOKENS)
+    assert f"8 GPUs x 32 streams per GPU x accumulate {accumulate}" in " ".join(text.split())
+    assert pretrain["sample_alpha"] == 0.5
+    assert "1/sqrt(frequency)" in text
+    if preset == "mt.yaml":
+        defaults = yaml.safe_load(text)["mt"]["defaults"]
+        assert within_2x(defaults["tokens_per_batch"], REFERENCE_MT_TOKENS)
+        assert "1 GPU x 16,000 padded tokens" in " ".join(text.split())
+        assert defaults["lambda_ae"] == "0:1,100000:0.1,300000:0"
