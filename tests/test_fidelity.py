@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -17,6 +18,7 @@ from xlm.data.dictionary import EOS, N_SPECIAL
 from xlm.data.indexed import IndexedDataset, binarize_lines
 from xlm.errors import UserError
 from xlm.tasks.mt import MtSettings, MtTrainer, build_translator, translate_dataset
+from xlm.tasks.noise import word_shuffle
 from xlm.tasks.xnli import XnliFineTuner, XnliSettings, XnliSplit
 from xlm.train.optim import parse_weight_schedule, weight_at
 from xlm.train.settings import PretrainSettings
@@ -259,3 +261,14 @@ def test_presets_update_size_matches_reference_and_says_how(preset):
         assert within_2x(defaults["tokens_per_batch"], REFERENCE_MT_TOKENS)
         assert "1 GPU x 16,000 padded tokens" in " ".join(text.split())
         assert defaults["lambda_ae"] == "0:1,100000:0.1,300000:0"
+
+
+# ----------------------------------------------------------------------- smaller points
+def test_dae_shuffle_moves_words_fewer_than_k_places():
+    """XLM's word_shuffle sorts by index + uniform(0, k): with k = 3 a word moves at most
+    2 places (never 3), and 2 does happen."""
+    rng = np.random.default_rng(0)
+    words = np.arange(40)
+    moves = [int(np.abs(np.argsort(word_shuffle(words, 3, rng)) - words).max())
+             for _ in range(300)]
+    assert max(moves) == 2

@@ -1,9 +1,9 @@
 """Noise of the denoising auto-encoder (Lample et al. 2018, used by XLM for unsupervised MT).
 
-A sentence `</s> w1 .. wn </s>` is corrupted by, in this order: a local shuffle (each
-word moves at most `shuffle` places: sort by index + U(0, shuffle + 1)), word dropout
-(each word removed with probability `dropout`, at least one kept) and word blanking
-(each word replaced by `<unk>`-like `blank_index` with probability `blank`). The first
+A sentence `</s> w1 .. wn </s>` is corrupted by, in this order: a local shuffle (sort by
+index + U(0, shuffle), XLM's word_shuffle, so a word moves fewer than `shuffle` places),
+word dropout (each word removed with probability `dropout`, at least one kept) and word
+blanking (each word replaced by `<unk>`-like `blank_index` with probability `blank`). The first
 and last tokens (`</s>`) never move or change, and the length never grows. As in XLM,
 words are BPE units.
 """
@@ -26,10 +26,10 @@ class NoiseConfig:
 
 
 def word_shuffle(words: np.ndarray, k: float, rng: np.random.Generator) -> np.ndarray:
-    """Words reordered so that none moves more than k places."""
+    """Words reordered by index + U(0, k) as XLM does, so none moves k places or more."""
     if k <= 0 or len(words) < 2:
         return words
-    keys = np.arange(len(words)) + rng.uniform(0, k + 1, size=len(words))
+    keys = np.arange(len(words)) + rng.uniform(0, k, size=len(words))
     return words[np.argsort(keys, kind="stable")]
 
 
