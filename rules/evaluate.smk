@@ -4,6 +4,8 @@
 #                                                 and tokenized BLEU (Tables 2 and 3)
 #   results/{experiment}/mt/{src}-{tgt}.test.hyp  the detokenized translations
 #   results/{model}/embeddings/metrics.json       cosine, L2, P@1/P@5 (NN, CSLS) (Table 5)
+#   results/{model}/retrieval/metrics.json        sentence retrieval P@1 (NN, CSLS), both
+#                                                 directions of each retrieval.pairs entry
 #
 # Decoding settings (beam, length penalty, early stopping) are params of the evaluation
 # only: changing them re-decodes without retraining. Helpers: rules/tasks_common.smk.
@@ -62,3 +64,28 @@ rule embeddings:
     """Target: embedding records of every model under embeddings.models."""
     input:
         expand("results/{model}/embeddings/metrics.json", model=EMBEDDINGS["models"]),
+
+
+rule retrieval_evaluate:
+    """Cross-lingual sentence retrieval with a pretrained encoder, without fine-tuning:
+    raw sides tokenized like their languages and BPE'd with the run's codes."""
+    input:
+        unpack(retrieval_inputs),
+    output:
+        metrics="results/{model}/retrieval/metrics.json",
+    params:
+        flags=retrieval_flags(),
+    threads: 1
+    conda:
+        TRAIN_ENV
+    log:
+        "logs/retrieval/{model}.log",
+    shell:
+        "xlm retrieval --model {input.model:q} --name {wildcards.model} --codes {input.codes:q}"
+        " {params.flags} --key retrieval.pairs --out {output.metrics:q} > {log:q} 2>&1"
+
+
+rule retrieval:
+    """Target: sentence retrieval records of every model under retrieval.models."""
+    input:
+        expand("results/{model}/retrieval/metrics.json", model=RETRIEVAL["models"]),

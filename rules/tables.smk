@@ -1,13 +1,13 @@
 # Tables, plots and the report: pure functions of the run's metrics.json and train.jsonl.
 #
-#   snakemake tables    results/tables/table{1..5}_*.{md,csv,tex}
+#   snakemake tables    results/tables/table{1..5}_*.{md,csv,tex}, table_retrieval.*
 #   snakemake plots     results/plots/{run}/curves.png and results/plots/xnli_accuracy.png
 #   snakemake --report report.html    the tables and plots with captions (report/*.rst)
 #
 # The tables read every results/**/metrics.json. Those the stages' target rules ask for
-# (pretrain, xnli, mt, lm, embeddings) are inputs, so on a fresh `make run` the tables
-# wait for the tasks; files no rule can make are inputs too; files a rule could make but
-# no stage asks for (stale ones) are read without being inputs, so never rebuilt (see
+# (pretrain, xnli, mt, lm, embeddings, retrieval) are inputs, so on a fresh `make run` the
+# tables wait for the tasks; files no rule can make are inputs too; files a rule could make
+# but no stage asks for (stale ones) are read without being inputs, so never rebuilt (see
 # xlm/report/run_files.py). After a finished run everything upstream is up to date, so
 # `snakemake tables` only re-renders (a second or two), and not even that when no
 # metrics.json changed. Snakemake still reruns a stage whose own inputs or params changed

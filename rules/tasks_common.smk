@@ -7,6 +7,7 @@
 
 import json
 import os
+import shlex
 
 # Set here, never read: the lint's `envvars` advice is about variables a workflow requires.
 os.environ.update({"XLM_CONFIG_HASH": CONFIG_HASH, "XLM_RUN_NAME": config["run_name"]})
@@ -17,6 +18,7 @@ MT_EXPERIMENTS = MT["experiments"]
 MT_DECODING = {key: MT.get(key) for key in ("beam", "length_penalty", "early_stopping",
                                              "test_sentences")}
 EMBEDDINGS = config.get("embeddings", {"models": [], "dictionaries": {}})
+RETRIEVAL = config.get("retrieval", {"models": [], "pairs": {}})
 LM = config.get("lm", {"combinations": {}})
 
 
@@ -144,6 +146,37 @@ def embeddings_flags():
     if EMBEDDINGS.get("lowercase"):
         flags += " --lowercase"
     return flags
+
+
+# ---------------------------------------------------------------- sentence retrieval
+
+
+def retrieval_langs():
+    return sorted({lang for pair in RETRIEVAL["pairs"] for lang in pair.split("-")})
+
+
+def retrieval_inputs(wildcards):
+    """The model, the codes, both sides of every pair, and the KyTea model for Japanese."""
+    inputs = {"model": pretrained_model(wildcards.model), "codes": BPE_CODES,
+              "pairs": [path for sides in RETRIEVAL["pairs"].values() for path in sides.values()]}
+    if "ja" in retrieval_langs():
+        inputs["kytea_model"] = config["tokenize"]["kytea_model"]
+    return inputs
+
+
+def retrieval_flags():
+    """Every setting that shapes the records: the pairs (sides in the pair's order), the
+    tokenizer settings of their languages, and the retrieval options."""
+    flags = [f"--pair {pair} " + " ".join(shlex.quote(sides[lang]) for lang in pair.split("-"))
+             for pair, sides in RETRIEVAL["pairs"].items()]
+    tokenizers = {lang: tokenizer_settings(lang) for lang in retrieval_langs()}
+    flags.append(f"--tokenizer {shlex.quote(json.dumps(tokenizers, sort_keys=True))}")
+    flags.append(f"--csls-k {RETRIEVAL.get('csls_k', 10)} --seed {RETRIEVAL.get('seed', 0)}")
+    if RETRIEVAL.get("max_sentences"):
+        flags.append(f"--max-sentences {RETRIEVAL['max_sentences']}")
+    if RETRIEVAL.get("untrained_baseline", True):
+        flags.append("--untrained-baseline")
+    return " ".join(flags)
 
 
 # ---------------------------------------------------------------- low-resource LM

@@ -94,6 +94,8 @@ def tiny_pipeline_config(shared_data: Path) -> dict:
     config["embeddings"].update(models=["mlm_tlm"],
                                 dictionaries={"en-fr": config["embeddings"]["dictionaries"]
                                               ["en-fr"]})
+    config["retrieval"].update(models=["mlm_tlm"],
+                               pairs={"en-fr": config["retrieval"]["pairs"]["en-fr"]})
     config["lm"].update(target="fr", combinations={"lm_fr": ["fr"], "lm_fr_en": ["fr", "en"]},
                         overrides={"max_steps": 6, "eval_every": 3})
     return config

@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mt-eval": ("xlm.tasks.mt_eval", "BLEU of an MT model on test sets (sacreBLEU + tokenized)"),
     "translate": ("xlm.tasks.translate", "translate stdin to stdout with an MT model"),
     "embeddings": ("xlm.tasks.embeddings", "cross-lingual word embedding metrics of a model"),
+    "retrieval": ("xlm.tasks.retrieval", "cross-lingual sentence retrieval (P@1) of a model"),
     "lm": ("xlm.tasks.lm", "low-resource CLM perplexity for a combination of languages"),
     "import-checkpoint": ("xlm.interop.import_checkpoint", "released XLM checkpoint -> model.pt"),
     "export-hf": ("xlm.interop.export_hf", "model.pt -> transformers XLMWithLMHeadModel folder"),

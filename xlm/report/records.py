@@ -14,10 +14,11 @@ Core fields (required)
             ``mt_sup``      supervised MT (ro-en)                              -> Table 3
             ``lm``          low-resource language modelling (Nepali)           -> Table 4
             ``embeddings``  cross-lingual word embeddings                      -> Table 5
+            ``retrieval``   cross-lingual sentence retrieval (paper 3.4)       -> table_retrieval
 ``model``   name of the model / experiment, e.g. ``"mlm"``, ``"mlm_tlm"``, ``"clm"``.
 ``split``   ``train``, ``valid`` or ``test``. Tables 1-4 show ``test``; Table 5 any split.
 ``lang``    ISO 639-1 code of the evaluated language (``"fr"``). For MT the target
-            language; for embeddings the pair (``"en-fr"``).
+            language; for embeddings and retrieval the pair (``"en-fr"``).
 ``metric``  one of:
             ``acc``       accuracy in percent (0-100, not a fraction)
             ``ppl``       perplexity
@@ -28,6 +29,8 @@ Core fields (required)
             ``l2``        mean L2 distance of dictionary translation pairs
             ``semeval17`` SemEval'17 cross-lingual word similarity (Pearson x 1, 0-1)
             ``p@1``, ``p@5``, ``p@10``  word translation precision at k, in percent
+                          (retrieval: sentence retrieval precision@1, cosine neighbour)
+            ``p@1_csls``  the same by CSLS nearest neighbour (embeddings, retrieval)
             Other names are allowed; tables simply do not show them. One unit per
             kind everywhere: any accuracy is in percent (pretraining's ``mlm_acc``,
             ``clm_acc``, ``tlm_acc`` too), any perplexity is exp(cross-entropy).
@@ -54,6 +57,13 @@ Extra fields the tables use (optional, by task)
 ``decoder_init``  mt_unsup: as ``encoder_init`` (Table 3 uses ``encoder_init`` only)
 ``languages``     lm: training languages, e.g. ``["ne", "hi"]``
 ``method``        embeddings: e.g. ``"xlm"``, ``"muse"``, ``"concat"`` (default: model)
+``direction``     retrieval: ``"query-candidate"`` languages, e.g. ``"fr-en"`` (each
+                  French sentence retrieves among the English ones)
+``pooling``       retrieval: ``mean`` (last layer over real tokens) or ``first`` (the
+                  first position, ``</s>``)
+``weights``       retrieval: ``pretrained`` (default) or ``untrained`` (same architecture,
+                  random weights: the baseline)
+``sentences``     retrieval: sentence pairs searched (chance P@1 is 100 / sentences)
 
 Example::
 
@@ -85,7 +95,7 @@ from xlm.io import atomic_open
 
 Record = dict[str, Any]
 
-TASKS = ("pretrain", "xnli", "mt_unsup", "mt_sup", "lm", "embeddings")
+TASKS = ("pretrain", "xnli", "mt_unsup", "mt_sup", "lm", "embeddings", "retrieval")
 CORE_FIELDS = ("task", "model", "split", "lang", "metric", "value")
 PROVENANCE_FIELDS = ("run_name", "config_hash", "git_revision", "timestamp")
 

@@ -4,8 +4,9 @@ The tables must wait for the tasks on a fresh run, show what was run by hand, an
 make Snakemake rebuild anything it was not asked for. So there are three kinds of files:
 
 - declared: asked for by the target rules of the stages (`pretrain`, `xnli`, `mt`, `lm`,
-  `embeddings`; each lists its metrics.json). Rule inputs: the tables wait for them, and
-  `all` asks only for the tables and plots (a short input list on the console).
+  `embeddings`, `retrieval`; each lists its metrics.json). Rule inputs: the tables wait
+  for them, and `all` asks only for the tables and plots (a short input list on the
+  console).
 - hand-made: under results/, and no rule of the workflow could make them. Rule inputs
   too: nothing would rebuild them.
 - stale: under results/, a rule could make them, but `all` does not ask for them (e.g. a
@@ -25,7 +26,7 @@ RESULTS = "results"
 PLOTS = f"{RESULTS}/plots"
 
 
-STAGE_TARGETS = ("pretrain", "xnli", "mt", "lm", "embeddings")
+STAGE_TARGETS = ("pretrain", "xnli", "mt", "lm", "embeddings", "retrieval")
 
 
 def all_targets(workflow: Any) -> list[str]:
