@@ -14,10 +14,10 @@ from pretrain_helpers import TINY_SETTINGS, build_pretrain_data
 from task_helpers import build_xnli, tiny_model, tokenized, write_vocab
 
 from xlm.data.batching import ParallelDataset, tlm_flipped
-from xlm.data.dictionary import EOS, N_SPECIAL
+from xlm.data.dictionary import EOS, N_SPECIAL, Dictionary
 from xlm.data.indexed import IndexedDataset, binarize_lines
 from xlm.errors import UserError
-from xlm.tasks.mt import MtSettings, MtTrainer, build_translator, translate_dataset
+from xlm.tasks.mt import Batches, MtSettings, MtTrainer, build_translator, translate_dataset
 from xlm.tasks.noise import word_shuffle
 from xlm.tasks.xnli import XnliFineTuner, XnliSettings, XnliSplit
 from xlm.train.optim import parse_weight_schedule, weight_at
@@ -272,3 +272,25 @@ def test_dae_shuffle_moves_words_fewer_than_k_places():
     moves = [int(np.abs(np.argsort(word_shuffle(words, 3, rng)) - words).max())
              for _ in range(300)]
     assert max(moves) == 2
+
+
+def test_length_batches_are_regrouped_every_epoch(pretrain_data):
+    """XLM shuffles sentences before its stable sort by length at every epoch: pairs of
+    equal length share other batches each epoch; sizes and coverage stay (TLM and MT)."""
+    data_dir, vocab = pretrain_data
+    dictionary = Dictionary.read_vocab(vocab)
+    sides = [IndexedDataset(data_dir / f"en-fr.{lang}.train", dictionary) for lang in ("en", "fr")]
+    pairs = ParallelDataset(*sides, max_len=40, seed=0, key=1)
+    n_batches = len(pairs.length_batches(600))
+    epochs = [[pairs.train_pairs(epoch * n_batches + i, 600) for i in range(n_batches)]
+              for epoch in range(2)]
+    for batches in epochs:
+        assert sorted(np.concatenate(batches).tolist()) == list(range(len(pairs)))
+        assert all(len(b) * pairs.pair_lengths[b].max() <= 600 for b in batches if len(b) > 1)
+    groups = [{frozenset(b.tolist()) for b in batches} for batches in epochs]
+    assert groups[0] != groups[1]
+    assert sorted(map(len, epochs[0])) == sorted(map(len, epochs[1]))
+    mt = Batches(pairs.pair_lengths, 600, seed=0, key=1)
+    mt_groups = [{frozenset(mt.get(e * len(mt.batches) + i).tolist())
+                  for i in range(len(mt.batches))} for e in range(2)]
+    assert mt_groups[0] != mt_groups[1]

@@ -71,6 +71,7 @@ class ParallelDataset:
         lengths_b = np.minimum(target.lengths, max_len)
         self.pair_lengths = lengths_a + lengths_b + 4  # `</s> a </s> </s> b </s>`
         self._batches: dict[int, list[np.ndarray]] = {}
+        self._epoch: tuple[int, int, list[np.ndarray]] | None = None  # (tokens, epoch, batches)
 
     def __len__(self) -> int:
         return len(self.source)
@@ -93,11 +94,15 @@ class ParallelDataset:
         return batches
 
     def train_pairs(self, batch_number: int, tokens_per_batch: int) -> np.ndarray:
-        """Pair indices of training batch `batch_number`; the batch order reshuffles per epoch."""
+        """Pair indices of training batch `batch_number`; each epoch redraws which pairs
+        of similar length share a batch, and the batch order (XLM's get_iterator)."""
         batches = self.length_batches(tokens_per_batch)
         epoch, index = divmod(batch_number, len(batches))
+        if self._epoch is None or self._epoch[:2] != (tokens_per_batch, epoch):
+            rng = np.random.default_rng([self.seed, self.key, epoch, 1])
+            self._epoch = (tokens_per_batch, epoch, regroup(batches, self.pair_lengths, rng))
         order = np.random.default_rng([self.seed, self.key, epoch]).permutation(len(batches))
-        return batches[order[index]]
+        return self._epoch[2][order[index]]
 
     def eval_pairs(self, tokens_per_batch: int, max_batches: int | None) -> list[np.ndarray]:
         batches = self.length_batches(tokens_per_batch)
@@ -118,6 +123,17 @@ class ParallelDataset:
             lang_ids = (lang_ids[1], lang_ids[0])
         return tlm_layout(halves, lang_ids, global_rows=len(pairs), row_offset=offset,
                           global_length=global_length)
+
+
+def regroup(batches: list[np.ndarray], lengths: np.ndarray,
+            rng: np.random.Generator) -> list[np.ndarray]:
+    """Length-grouped `batches` (indices sorted by length, then cut) with members redrawn:
+    XLM shuffles the sentences before its stable sort by length at every epoch, so
+    sentences of equal length land in other batches each time. The cuts depend only on
+    the sorted lengths, so the batch sizes (and the number of batches) stay."""
+    shuffled = rng.permutation(len(lengths))
+    order = shuffled[np.argsort(lengths[shuffled], kind="stable")]
+    return np.split(order, np.cumsum([len(batch) for batch in batches])[:-1])
 
 
 def tlm_flipped(seed: int, draw: int) -> bool:

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from xlm.data.batching import regroup
 from xlm.data.dictionary import N_SPECIAL, PAD, Dictionary
 from xlm.data.indexed import IndexedDataset
 from xlm.errors import UserError
@@ -247,16 +248,22 @@ def find_pair(data: Path, a: str, b: str, split: str) -> str:
 
 
 class Batches:
-    """Length-grouped batches of sentence indices, reshuffled every epoch (seeded)."""
+    """Length-grouped batches of sentence indices; each epoch redraws which sentences of
+    similar length share a batch, and the batch order (seeded; XLM's get_iterator)."""
 
     def __init__(self, lengths: np.ndarray, tokens_per_batch: int, seed: int, key: int) -> None:
+        self.lengths = lengths
         self.batches = length_batches(lengths, tokens_per_batch)
         self.seed, self.key = seed, key
+        self._epoch: tuple[int, list[np.ndarray]] | None = None
 
     def get(self, number: int) -> np.ndarray:
         epoch, index = divmod(number, len(self.batches))
+        if self._epoch is None or self._epoch[0] != epoch:
+            rng = np.random.default_rng([self.seed, self.key, epoch, 1])
+            self._epoch = (epoch, regroup(self.batches, self.lengths, rng))
         order = np.random.default_rng([self.seed, self.key, epoch]).permutation(len(self.batches))
-        return self.batches[order[index]]
+        return self._epoch[1][order[index]]
 
 
 class MtTrainer:
