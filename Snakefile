@@ -27,6 +27,7 @@ wildcard_constraints:
 
 
 include: "rules/wiki.smk"
+include: "rules/download.smk"
 include: "rules/tokenize.smk"
 include: "rules/bpe.smk"
 include: "rules/binarize.smk"

@@ -1,16 +1,19 @@
 # Helpers shared by every stage: config validation, the `xlm` command, paths.
 
+import hashlib
 import json
 import re
 import shlex
 import signal
 import sys
+import urllib.parse
 from pathlib import Path
 
 from snakemake.settings.types import DeploymentMethod
 
-from xlm.config import config_hash, validate_config
+from xlm.config import as_list, config_hash, data_sources, validate_config
 from xlm.errors import UserError
+from xlm.text.download import remote_size
 
 # Before any job (also for `snakemake -n`): schema, rules across keys, input files. Errors
 # name the config file(s) actually given (--configfile replaces config.yaml).
@@ -62,8 +65,12 @@ def dump_path(wildcards):
 
 
 def clean_text_path(wildcards):
-    """A language's clean text: its local_text file from config, else the extracted dump."""
-    return config["local_text"].get(wildcards.lang) or f"data/extract/{wildcards.lang}.txt"
+    """A language's clean text: its local_text source(s) from config, else the extracted
+    dump."""
+    sources = config["local_text"].get(wildcards.lang)
+    if not sources:
+        return f"data/extract/{wildcards.lang}.txt"
+    return joined_source(sources, f"data/raw/text/{wildcards.lang}.txt")
 
 
 def checksum_option(lang):
@@ -143,27 +150,91 @@ def bpe_vocab_flag(wildcards, input):
     return f"--vocab {shlex.quote(str(input.vocab))}" if "vocab" in input.keys() else ""
 
 
-# ---------------------------------------------------------------- Parallel corpora (rules/parallel.smk)
+# ---------------------------------------------------------------- Downloads (rules/download.smk)
 
-PARALLEL = config["parallel"]
+# Every URL the config names, by the file name it is downloaded to, and every archive
+# member by where it is extracted to (filled as the sources below are resolved).
+DOWNLOADS = {}
+MEMBERS = {}
+# sha256 of downloads without a published checksum, pinned beside the config file given.
+LOCK_FILE = config.get("download", {}).get("lock") or (
+    str(Path(CONFIG_FILES[0]).with_suffix(".lock")) if CONFIG_FILES else "config.lock"
+)
 
 
 def is_url(source):
     return source.startswith(("http://", "https://"))
 
 
+def download_name(url):
+    """A unique, readable file name for a URL: a hash of it and its last name part."""
+    parts = [part for part in re.split(r"[/=?&]", urllib.parse.unquote(url)) if part]
+    last = re.sub(r"[^A-Za-z0-9._-]+", "_", parts[-1])
+    return f"{hashlib.sha1(url.encode()).hexdigest()[:10]}-{last[-60:] or 'download'}"
+
+
+def source_path(source):
+    """The local file of a source: a path as given, a URL's download, or an archive
+    member's extracted file (`URL#member`; an SGML member as text, `.sgm.txt`)."""
+    if not is_url(source):
+        return source
+    url, _, member = source.partition("#")
+    name = download_name(url)
+    DOWNLOADS[name] = url
+    if not member:
+        return f"data/downloads/{name}"
+    path = f"data/downloads/{name}.d/{member}" + (".txt" if member.endswith(".sgm") else "")
+    MEMBERS[path] = (name, member)
+    return path
+
+
+def joined_source(sources, target):
+    """One file for a source or a list of them: a single source's own file, else
+    `target` (rule concat_text joins the list)."""
+    if isinstance(sources, str):
+        return source_path(sources)
+    return target
+
+
+# ---------------------------------------------------------------- Parallel corpora (rules/parallel.smk)
+
+PARALLEL = config["parallel"]
+
+
+def corpus_sides(wildcards):
+    """Both sides' sources of a corpus given whole, each a list joined in order."""
+    sides = PARALLEL["pairs"][f"{wildcards.l1}-{wildcards.l2}"]["all"]
+    return {lang: [source_path(s) for s in as_list(sides[lang])]
+            for lang in (wildcards.l1, wildcards.l2)}
+
+
+def split_side_flags(wildcards, input):
+    return " ".join(
+        "--side " + " ".join(shlex.quote(str(path)) for path in getattr(input, lang))
+        for lang in (wildcards.l1, wildcards.l2)
+    )
+
+
+def pair_splits(entry):
+    """A corpus given whole (`all`) is split by the workflow into train, valid and test."""
+    return SPLITS if "all" in entry else list(entry)
+
+
 def parallel_source(pair, split, lang):
-    """A side's file: the configured path, or where its URL is downloaded to."""
-    source = PARALLEL["pairs"][pair][split][lang]
-    return f"data/para/download/{pair}.{split}.{lang}.txt" if is_url(source) else source
+    """A side's file: the configured path, its download, or its share of a corpus split
+    by the workflow (split_parallel)."""
+    entry = PARALLEL["pairs"][pair]
+    if "all" in entry:
+        return f"data/para/split/{pair}.{split}.{lang}.txt"
+    return source_path(entry[split][lang])
 
 
 def parallel_datasets():
     """Every binarized side of every configured pair and split."""
     return [
         f"data/bin/{pair}.{lang}.{split}.{ext}"
-        for pair, splits in PARALLEL["pairs"].items()
-        for split in splits
+        for pair, entry in PARALLEL["pairs"].items()
+        for split in pair_splits(entry)
         for lang in pair.split("-")
         for ext in ("bin", "idx")
     ]
@@ -183,12 +254,46 @@ def xnli_source(wildcards):
     """English train is `xnli.train`, another language's its `xnli.translate_train` file."""
     if wildcards.split == "train":
         if wildcards.lang == "en":
-            return XNLI["train"]
+            return source_path(XNLI["train"])
         if wildcards.lang not in XNLI_TRANSLATE_TRAIN:
             sys.exit(f"error: {CONFIG_SOURCE}: XNLI training data for '{wildcards.lang}' needs "
                      f"a file under 'xnli.translate_train'")
-        return XNLI_TRANSLATE_TRAIN[wildcards.lang]
-    return XNLI[wildcards.split].format(lang=wildcards.lang)
+        return source_path(XNLI_TRANSLATE_TRAIN[wildcards.lang])
+    return source_path(XNLI[wildcards.split].format(lang=wildcards.lang))
+
+
+def mt_source(pair, split, lang):
+    """An MT test set side: its path, or its download / archive member."""
+    return source_path(MT_DATA["pairs"][pair][split][lang])
+
+
+# Resolve every source now, so that DOWNLOADS and MEMBERS are complete for the rules below.
+for _key, _source in data_sources(config):
+    source_path(_source)
+
+
+def wiki_downloads():
+    """Dumps of languages with neither a local dump nor local text."""
+    return [
+        f"data/raw/wiki/{lang}.xml.bz2"
+        for lang in LANGUAGES
+        if not local_dump(lang) and not config["local_text"].get(lang)
+    ]
+
+
+def list_downloads():
+    """For `snakemake -n download`: what will be fetched, with the size each server
+    announces (a HEAD request; some servers announce none)."""
+    wanted = [(url, f"data/downloads/{name}") for name, url in DOWNLOADS.items()]
+    wanted += [(config["wiki"]["url"].format(lang=Path(path).name.split(".")[0],
+                                             date=config["wiki"]["date"]), path)
+               for path in wiki_downloads()]
+    missing = [(url, path) for url, path in wanted if not Path(path).exists()]
+    print(f"download: {len(missing)} of {len(wanted)} files to fetch", file=sys.stderr)
+    for url, path in missing:
+        size = remote_size(url, timeout=5)
+        shown = f"{size:,} bytes" if size is not None else "size not announced"
+        print(f"  {url} ({shown}) -> {path}", file=sys.stderr)
 
 
 def xnli_datasets():

@@ -3,7 +3,9 @@
 # both sides binarized together, dropping pairs with an empty side (every split) or a side
 # longer than parallel.max_len BPE tokens (train split). Sides may be plain, .gz or .xz.
 #
-#   data/para/download/{pair}.{split}.{lang}.txt   sources given as URLs
+#   data/para/split/{pair}.{split}.{lang}.txt      a corpus given whole (`all`), split
+#                                                  (sources given as URLs or archive
+#                                                  members: rules/download.smk)
 #   data/para/aligned/{pair}.{split}.json          the line count both sides share
 #   data/para/tok/{pair}.{split}.{lang}.txt        tokenized (then data/para/bpe/...)
 #   data/bin/{pair}.{lang}.{split}.{bin,idx}       binarized sides, line-aligned
@@ -12,24 +14,6 @@ wildcard_constraints:
     pair=r"[a-z]{2,3}-[a-z]{2,3}",
     l1=r"[a-z]{2,3}",
     l2=r"[a-z]{2,3}",
-
-
-localrules:
-    download_parallel,
-
-
-rule download_parallel:
-    """A side given as an http(s) URL (e.g. an OPUS corpus side, plain text)."""
-    output:
-        "data/para/download/{pair}.{split}.{lang}.txt",
-    params:
-        url=lambda wildcards: PARALLEL["pairs"][wildcards.pair][wildcards.split][wildcards.lang],
-    conda:
-        PREPROCESS_ENV
-    log:
-        "logs/parallel/download/{pair}.{split}.{lang}.log",
-    shell:
-        "xlm download --url {params.url:q} --output {output:q} > {log:q} 2>&1"
 
 
 rule check_parallel:

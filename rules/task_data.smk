@@ -9,7 +9,8 @@
 #   data/mt/{pair}.{lang}.{split}.{bin,idx}         binarized sides, every line kept
 #   data/mt/{pair}.{lang}.{split}.ref               the raw side, for detokenized BLEU
 #
-# Input files (XNLI TSVs, MT sides) may be plain, .gz or .xz.
+# Input files (XNLI TSVs, MT sides) may be plain, .gz or .xz, or URLs and archive members
+# (rules/download.smk).
 
 wildcard_constraints:
     part=r"s1|s2",
@@ -70,8 +71,7 @@ rule check_mt:
     """Source and reference have the same number of lines, or the config key is named."""
     input:
         lambda wildcards: [
-            MT_DATA["pairs"][wildcards.pair][wildcards.split][lang]
-            for lang in wildcards.pair.split("-")
+            mt_source(wildcards.pair, wildcards.split, lang) for lang in wildcards.pair.split("-")
         ],
     output:
         "data/mt/aligned/{pair}.{split}.json",
@@ -93,7 +93,7 @@ rule mt_reference:
     """The raw side as plain text (decompressed), kept as the reference for detokenized
     BLEU, once both sides are known to align."""
     input:
-        text=lambda wildcards: MT_DATA["pairs"][wildcards.pair][wildcards.split][wildcards.lang],
+        text=lambda wildcards: mt_source(wildcards.pair, wildcards.split, wildcards.lang),
         aligned=ancient("data/mt/aligned/{pair}.{split}.json"),
     output:
         "data/mt/{pair}.{lang}.{split}.ref",

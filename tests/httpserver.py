@@ -18,6 +18,16 @@ class RangeHandler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # keep test output quiet
         pass
 
+    def do_HEAD(self) -> None:
+        """The size only (a dry run's listing asks for it)."""
+        path = self.root / self.path.lstrip("/")
+        if not path.is_file():
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(path.stat().st_size))
+        self.end_headers()
+
     def do_GET(self) -> None:
         name = self.path.lstrip("/")
         path = self.root / name

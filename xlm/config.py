@@ -150,6 +150,12 @@ def _pair_sides_problems(section: str, pairs: dict[str, dict]) -> Iterator[str]:
                        f"give one file for each of {pair.split('-')}")
 
 
+def pair_splits(entry: dict[str, Any]) -> list[str]:
+    """The splits a parallel pair provides: a corpus given whole (`all`) is split by the
+    workflow into train, valid and test."""
+    return ["train", "valid", "test"] if "all" in entry else list(entry)
+
+
 def _stored_pair(pairs: dict[str, dict], direction: str) -> str | None:
     """The configured pair ("en-ro") holding a direction ("ro-en"), if any."""
     a, b = direction.split("-")
@@ -175,7 +181,7 @@ def _model_problems(config: dict[str, Any]) -> Iterator[str]:
             if pair not in pairs:
                 yield (f"key '{found[1]}' names '{pair}', which is not under "
                        "'parallel.pairs'; configure its files there")
-            elif missing := sorted({"train", "valid", "test"} - set(pairs[pair])):
+            elif missing := sorted({"train", "valid", "test"} - set(pair_splits(pairs[pair]))):
                 yield (f"key '{found[1]}' names TLM pair '{pair}', which has no "
                        f"{', '.join(missing)} files under 'parallel.pairs.{pair}'; add them")
     for name in config.get("imported_models") or {}:
@@ -248,7 +254,7 @@ def _mt_experiment_problems(config: dict[str, Any], layers: Layers, known: list[
     found = objectives["directions"]
     for direction in found[0] if found else []:
         pair = _stored_pair(parallel, direction)
-        if pair is None or "train" not in parallel[pair]:
+        if pair is None or "train" not in pair_splits(parallel[pair]):
             yield (f"key '{found[1]}' names '{direction}', which has no train files under "
                    "'parallel.pairs'; configure them there")
     for name in ("dae", "bt"):
@@ -269,7 +275,7 @@ def _mt_experiment_problems(config: dict[str, Any], layers: Layers, known: list[
         scored = ["-".join(reversed(direction.split("-"))) for direction in (bt[0] if bt else [])]
     for direction in scored:
         pair = _stored_pair(parallel, direction)
-        if pair is None or "valid" not in parallel[pair]:
+        if pair is None or "valid" not in pair_splits(parallel[pair]):
             yield (f"key '{key}': scored direction '{direction}' has no valid files under "
                    "'parallel.pairs' (model selection); configure them there")
         pair = _stored_pair(tests, direction)
@@ -298,6 +304,13 @@ def _cross_key_problems(config: dict[str, Any]) -> Iterator[str]:
         yield (f"key '{given}' is set alone; set both bpe.codes and bpe.vocab (released "
                "files), or neither (learn them)")
     yield from _pair_sides_problems("parallel", config["parallel"]["pairs"])
+    for pair, entry in config["parallel"]["pairs"].items():
+        if "all" in entry and len(entry) > 1:
+            yield (f"key 'parallel.pairs.{pair}' has 'all' and {sorted(set(entry) - {'all'})}; "
+                   "give the whole corpus ('all', split by the workflow) or the splits, not both")
+        if "all" in entry and "heldout" not in config["parallel"]:
+            yield (f"key 'parallel.pairs.{pair}.all' needs 'parallel.heldout' (valid, test, "
+                   "seed: the lines held out of the corpus); add it")
     yield from _pair_sides_problems("mt_data", config["mt_data"]["pairs"])
     yield from _model_problems(config)
     yield from _task_problems(config)
@@ -308,6 +321,32 @@ def _cross_key_problems(config: dict[str, Any]) -> Iterator[str]:
 
 def is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
+
+
+def as_list(sources: str | list[str]) -> list[str]:
+    """A source or a list of sources (joined in order) as a list."""
+    return [sources] if isinstance(sources, str) else list(sources)
+
+
+def data_sources(config: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(dotted key, source) of every data input that may be a URL (or `URL#member`)."""
+    for lang, sources in config["local_text"].items():
+        for source in as_list(sources):
+            yield f"local_text.{lang}", source
+    for section in ("parallel", "mt_data"):
+        for pair, splits in config[section]["pairs"].items():
+            for split, sides in splits.items():
+                for lang, sources in sides.items():
+                    for source in as_list(sources):
+                        yield f"{section}.pairs.{pair}.{split}.{lang}", source
+    xnli = config["xnli"]
+    yield "xnli.train", xnli["train"]
+    for lang, path in xnli.get("translate_train", {}).items():
+        yield f"xnli.translate_train.{lang}", path
+    for split in ("valid", "test"):
+        for path in dict.fromkeys(xnli[split].replace("{lang}", lang)
+                                  for lang in xnli["languages"]):
+            yield f"xnli.{split}", path
 
 
 def tokenized_languages(config: dict[str, Any]) -> list[str]:
@@ -334,27 +373,14 @@ def input_files(config: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """(dotted key, path) of every local input file the config names."""
     for lang, path in config["wiki"]["local"].items():
         yield f"wiki.local.{lang}", path
-    for lang, path in config["local_text"].items():
-        yield f"local_text.{lang}", path
     if "ja" in tokenized_languages(config):
         yield "tokenize.kytea_model", config["tokenize"]["kytea_model"]
     for key in ("codes", "vocab"):
         if config["bpe"][key]:
             yield f"bpe.{key}", config["bpe"][key]
-    for section in ("parallel", "mt_data"):
-        for pair, splits in config[section]["pairs"].items():
-            for split, sides in splits.items():
-                for lang, path in sides.items():
-                    if not is_url(path):
-                        yield f"{section}.pairs.{pair}.{split}.{lang}", path
-    xnli = config["xnli"]
-    yield "xnli.train", xnli["train"]
-    for lang, path in xnli.get("translate_train", {}).items():
-        yield f"xnli.translate_train.{lang}", path
-    for split in ("valid", "test"):
-        for path in dict.fromkeys(xnli[split].replace("{lang}", lang)
-                                  for lang in xnli["languages"]):
-            yield f"xnli.{split}", path
+    for key, source in data_sources(config):
+        if not is_url(source):  # URLs are downloaded by the workflow, not checked here
+            yield key, source
     for pair, path in config.get("embeddings", {}).get("dictionaries", {}).items():
         yield f"embeddings.dictionaries.{pair}", path
     for pair, sides in config.get("retrieval", {}).get("pairs", {}).items():

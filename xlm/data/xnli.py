@@ -48,6 +48,8 @@ def read_pairs(path: Path, lang: str) -> list[tuple[str, str, str]]:
         elif all(c in header for c in SIMPLE_COLUMNS):
             columns = [header.index(c) for c in SIMPLE_COLUMNS]
             lang_column = None
+        elif header[:3] == ["premise", "hypo", "label"]:  # XNLI-MT 1.0's multinli TSVs
+            columns, lang_column = [0, 1, 2], None
         else:
             raise UserError(f"{path}: header {header[:6]} is neither 'premise hypothesis label' "
                             "nor XNLI 1.0's (language, gold_label, sentence1, sentence2)")
@@ -57,6 +59,9 @@ def read_pairs(path: Path, lang: str) -> list[tuple[str, str, str]]:
             if len(row) < len(header):
                 raise UserError(f"{path}:{number}: {len(row)} columns, expected {len(header)}")
             premise, hypothesis, label = (row[i] for i in columns)
+            # XNLI-MT's multinli.train.*.tsv spell it 'contradictory' (XLM's
+            # get-data-xnli.sh rewrites it too).
+            label = "contradiction" if label == "contradictory" else label
             if label not in LABELS:
                 raise UserError(f"{path}:{number}: label {label!r} is not one of {LABELS}")
             rows.append((" ".join(premise.split()), " ".join(hypothesis.split()), label))

@@ -4,11 +4,17 @@ Wikimedia publishes `{lang}wiki-{date}-sha1sums.txt` (and md5sums) beside each d
 A partial download is kept as `<output>.part` and continued with an HTTP Range request,
 so an interrupted multi-gigabyte transfer does not start over. The output appears under
 its final name only after the checksum matched.
+
+Most corpora (OPUS, WMT, XNLI, IIT Bombay) publish no checksum. For those a lock file
+(`--lock`, committed beside the config) pins each URL's sha256: the first download records
+it, later ones must match it, so a file that changed upstream is refused, not used.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import logging
 import os
@@ -18,7 +24,7 @@ import urllib.request
 from pathlib import Path
 
 from xlm.errors import UserError
-from xlm.io import progress
+from xlm.io import atomic_open, progress
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
@@ -45,6 +51,65 @@ def _file_digest(path: Path, algorithm: str) -> str:
         for block in iter(lambda: handle.read(CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_lock(lock: Path) -> dict[str, str]:
+    """URL -> sha256 from a lock file of `<sha256>  <url>` lines (sha256sum's layout)."""
+    if not lock.is_file():
+        return {}
+    pinned = {}
+    for number, line in enumerate(lock.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) != 2 or len(parts[0]) != 64:
+            raise UserError(f"{lock}:{number}: expected '<sha256>  <url>', got {line!r}; fix "
+                            "or delete the line (the next download records it again)")
+        pinned[parts[1]] = parts[0].lower()
+    return pinned
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):
+    """Hold an exclusive lock on a folder, so parallel downloads add lines one at a time."""
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)
+
+
+def check_lock(lock: Path, url: str, digest: str, output: Path) -> None:
+    """Compare `digest` with the one pinned for `url`, or pin it (first download)."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(lock.parent):
+        pinned = read_lock(lock)
+        if url in pinned:
+            if pinned[url] != digest:
+                raise UserError(f"{url}: sha256 {digest} differs from {pinned[url]} pinned in "
+                                f"{lock}; the file changed upstream (download removed). If the "
+                                f"new file is right, delete its line from {lock} and rerun")
+            log.info("sha256 matches %s (%s)", lock, digest)
+            return
+        pinned[url] = digest
+        with atomic_open(lock) as out:
+            out.write("# sha256 of each download, pinned by its first download (xlm download)\n")
+            for pinned_url, pinned_digest in sorted(pinned.items()):
+                out.write(f"{pinned_digest}  {pinned_url}\n")
+    log.info("sha256 %s of %s recorded in %s; commit it with the config", digest, output, lock)
+
+
+def remote_size(url: str, timeout: float = 10) -> int | None:
+    """The size the server announces for `url` (HEAD, Content-Length), or None."""
+    request = urllib.request.Request(url, method="HEAD",
+                                     headers={"User-Agent": "xlm-pipeline/0.1"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            length = response.headers.get("Content-Length")
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+    return int(length) if length and length.isdigit() else None
 
 
 def _transfer(url: str, part: Path, timeout: float) -> None:
@@ -76,8 +141,10 @@ def _transfer(url: str, part: Path, timeout: float) -> None:
 
 
 def download(url: str, output: Path, checksum_url: str | None, retries: int = 5,
-             timeout: float = 60, backoff: float = 2.0) -> None:
-    """Download `url` to `output`, resuming across attempts and verifying the checksum."""
+             timeout: float = 60, backoff: float = 2.0, lock: Path | None = None,
+             key: str = "wiki.url and wiki.date") -> None:
+    """Download `url` to `output`, resuming across attempts and verifying the checksum
+    (published: `checksum_url`; else pinned in `lock`). `key` names the config key."""
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     part = output.with_name(output.name + ".part")
@@ -88,14 +155,14 @@ def download(url: str, output: Path, checksum_url: str | None, retries: int = 5,
             break
         except urllib.error.HTTPError as error:
             if 400 <= error.code < 500 and error.code not in (408, 429):
-                raise UserError(f"{url}: HTTP {error.code}; check wiki.url and wiki.date") from None
+                raise UserError(f"{url}: HTTP {error.code}; check {key}") from None
             reason = f"HTTP {error.code}"
         except (urllib.error.URLError, OSError, ConnectionError) as error:
             reason = str(error)
         log.warning("attempt %d/%d of %s failed: %s", attempt, retries, url, reason)
         if attempt == retries:
             raise UserError(f"{url}: download failed after {retries} attempts ({reason}); "
-                            "rerun to resume, or set wiki.local to a downloaded file")
+                            "rerun to resume, or give a downloaded file instead")
         time.sleep(backoff * attempt)
     if expected:
         algorithm, digest = expected
@@ -105,6 +172,12 @@ def download(url: str, output: Path, checksum_url: str | None, retries: int = 5,
             raise UserError(f"{output}: {algorithm} {actual} does not match {digest} "
                             f"listed in {checksum_url}; the download was removed, rerun it")
         log.info("%s checksum ok (%s)", algorithm, digest)
+    elif lock is not None:
+        try:
+            check_lock(Path(lock), url, _file_digest(part, "sha256"), output)
+        except UserError:
+            part.unlink()
+            raise
     os.replace(part, output)
     log.info("downloaded %s (%d bytes)", output, output.stat().st_size)
 
@@ -115,7 +188,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checksum-url", help="a '<digest>  <file name>' list (sha1/md5)")
     parser.add_argument("--retries", type=int, default=5, help="attempts, each resuming")
     parser.add_argument("--timeout", type=float, default=60, help="seconds per connection")
+    parser.add_argument("--lock", type=Path,
+                        help="'<sha256>  <url>' lines: pin the first download, verify later ones")
+    parser.add_argument("--key", default="wiki.url and wiki.date",
+                        help="the config key, for error messages")
 
 
 def run(args: argparse.Namespace) -> None:
-    download(args.url, args.output, args.checksum_url, args.retries, args.timeout)
+    size = remote_size(args.url)
+    log.info("fetching %s (%s)", args.url,
+             f"{size:,} bytes" if size is not None else "size not announced")
+    download(args.url, args.output, args.checksum_url, args.retries, args.timeout,
+             lock=args.lock, key=args.key)
