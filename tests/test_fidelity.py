@@ -13,13 +13,15 @@ import yaml
 from pretrain_helpers import TINY_SETTINGS, build_pretrain_data
 from task_helpers import build_xnli, tiny_model, tokenized, write_vocab
 
-from xlm.data.batching import ParallelDataset, tlm_flipped
+from xlm.data.batching import ParallelDataset, stream_batch, tlm_flipped
 from xlm.data.dictionary import EOS, N_SPECIAL, Dictionary
 from xlm.data.indexed import IndexedDataset, binarize_lines
+from xlm.data.streams import StreamDataset
 from xlm.errors import UserError
 from xlm.tasks.mt import Batches, MtSettings, MtTrainer, build_translator, translate_dataset
 from xlm.tasks.noise import word_shuffle
 from xlm.tasks.xnli import XnliFineTuner, XnliSettings, XnliSplit
+from xlm.train.masking import MaskingConfig, mask_batch, target_weights
 from xlm.train.optim import parse_weight_schedule, weight_at
 from xlm.train.settings import PretrainSettings
 from xlm.train.trainer import Pretrainer
@@ -294,3 +296,23 @@ def test_length_batches_are_regrouped_every_epoch(pretrain_data):
     mt_groups = [{frozenset(mt.get(e * len(mt.batches) + i).tolist())
                   for i in range(len(mt.batches))} for e in range(2)]
     assert mt_groups[0] != mt_groups[1]
+
+
+@pytest.mark.parametrize("sample_alpha", [0.0, 0.5])
+def test_mlm_never_predicts_position_zero(pretrain_data, sample_alpha):
+    """XLM's mask_out sets `pred_mask[0] = 0`: the first token of a stream row (or the
+    `</s>` opening a TLM pair) is never a target; about 15% of the others are."""
+    data_dir, vocab = pretrain_data
+    dictionary = Dictionary.read_vocab(vocab)
+    stream = StreamDataset(IndexedDataset(data_dir / "en.train", dictionary), bptt=32)
+    batch = stream_batch(stream.read_rows(np.arange(16)), 0, 16, 0)
+    weights = target_weights(dictionary.counts, sample_alpha, dictionary.pad_index)
+    chosen = torch.zeros(16, 32)
+    for seed in range(100):
+        _, targets = mask_batch(batch, MaskingConfig(sample_alpha=sample_alpha), weights,
+                                dictionary.mask_index, len(dictionary),
+                                torch.Generator().manual_seed(seed))
+        chosen += (targets != -100).float()
+    assert chosen[:, 0].sum() == 0
+    eligible = weights[batch.tokens][:, 1:] > 0  # not <unk> etc. when sample_alpha > 0
+    assert 0.12 < float(chosen[:, 1:].sum()) / 100 / int(eligible.sum()) < 0.18

@@ -3,8 +3,11 @@
 15% (`word_pred`) of the real tokens of each row become targets; of those, 80% are
 replaced by the mask token, 10% by a random token and 10% left unchanged
 (`pred_probs`). Targets are drawn without replacement with weight ∝ count^-sample_alpha
-(0: uniform; the paper subsamples frequent tokens), padding never. Selection uses
-Efraimidis-Spirakis keys (-log u / w, smallest k per row), vectorised.
+(0: uniform; the paper subsamples frequent tokens), padding and position 0 never (XLM's
+`pred_mask[0] = 0`: the row's first token, `</s>` of a TLM pair). Selection uses
+Efraimidis-Spirakis keys (-log u / w, smallest k per row), vectorised. XLM draws a
+Bernoulli(0.15) per token (sample_alpha 0) or ceil(0.15 x tokens) per batch (> 0); an
+exact count per row has the same expectation and less variance.
 
 The noise is drawn for the whole global batch (rows x global length) and each rank
 takes its rows, so masking does not depend on how a batch is split across ranks.
@@ -56,6 +59,7 @@ def mask_batch(batch: Batch, config: MaskingConfig, weights: Tensor, mask_index:
     weight = weights[tokens.cpu()]
     if batch.pad_mask is not None:
         weight = weight * batch.pad_mask.cpu()
+    weight[:, 0] = 0.0  # never position 0, as XLM
     eligible = weight > 0
     keys = torch.where(eligible, -key_noise.log() / weight.clamp_min(1e-30),
                        torch.full_like(weight, float("inf")))
