@@ -12,6 +12,7 @@ from pathlib import Path
 from snakemake.settings.types import DeploymentMethod
 
 from xlm.config import as_list, config_hash, data_sources, validate_config
+from xlm.data_root import expand_data_root
 from xlm.errors import UserError
 from xlm.text.download import remote_size
 
@@ -22,6 +23,7 @@ CONFIG_SOURCE = " and ".join(
     CONFIG_FILES + (["--config"] if workflow.config_settings.config else [])
 ) or "config"
 try:
+    expand_data_root(config, source=CONFIG_SOURCE)  # `{data_root}/...` paths (configs/study.yaml)
     for _warning in validate_config(config, source=CONFIG_SOURCE):
         print(f"warning: {_warning}", file=sys.stderr)
 except UserError as error:
@@ -281,19 +283,11 @@ def wiki_downloads():
     ]
 
 
-def list_downloads():
-    """For `snakemake -n download`: what will be fetched, with the size each server
-    announces (a HEAD request; some servers announce none)."""
-    wanted = [(url, f"data/downloads/{name}") for name, url in DOWNLOADS.items()]
-    wanted += [(config["wiki"]["url"].format(lang=Path(path).name.split(".")[0],
-                                             date=config["wiki"]["date"]), path)
-               for path in wiki_downloads()]
-    missing = [(url, path) for url, path in wanted if not Path(path).exists()]
-    print(f"download: {len(missing)} of {len(wanted)} files to fetch", file=sys.stderr)
-    for url, path in missing:
-        size = remote_size(url, timeout=5)
-        shown = f"{size:,} bytes" if size is not None else "size not announced"
-        print(f"  {url} ({shown}) -> {path}", file=sys.stderr)
+def announced_size(url):
+    """A dry run's listing shows the size each server announces (a HEAD request), as a
+    job resource, not a param: it must not make a finished download run again."""
+    size = remote_size(url, timeout=5)
+    return f"{size:,} bytes" if size is not None else "size not announced"
 
 
 def xnli_datasets():

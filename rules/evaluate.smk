@@ -33,10 +33,22 @@ rule mt_evaluate:
         " --out {output.metrics:q} --threads {threads} > {log:q} 2>&1"
 
 
-rule mt:
-    """Target: BLEU records of every experiment under mt.experiments."""
+use rule mt_evaluate as mt_evaluate_seeded with:
     input:
-        expand("results/{experiment}/mt/metrics.json", experiment=list(MT_EXPERIMENTS)),
+        model="results/{experiment}/mt/seed{seed}/model.pt",
+        tests=mt_test_inputs,
+    output:
+        metrics="results/{experiment}/mt/seed{seed}/metrics.json",
+    log:
+        "logs/mt/evaluate/{experiment}.seed{seed}.log",
+
+
+rule mt:
+    """Target: BLEU records of every experiment under mt.experiments (one run per seed of
+    mt.seeds)."""
+    input:
+        task_runs("results/{experiment}/mt", "metrics.json", MT,
+                  experiment=list(MT_EXPERIMENTS)),
 
 
 rule embeddings_evaluate:

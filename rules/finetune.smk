@@ -5,6 +5,8 @@
 #   results/{experiment}/mt/model.pt         an MT model (scored in rules/evaluate.smk)
 #   results/{combination}/lm/metrics.json    low-resource LM perplexity (Table 4)
 #
+# With `seeds: [...]` in xnli_finetune, mt or lm, each seed's run is in a seed{seed}/ folder
+# inside the task's (results/{model}/xnli/seed1/metrics.json, ...); tables average them.
 # Each folder also holds an undeclared checkpoints/ (a rerun resumes from it) and, for MT
 # and LM, train.jsonl. Each rule passes exactly its config slice through `params`, so
 # changing, say, xnli_finetune.lr reruns XNLI fine-tuning and nothing else. GPUs, memory
@@ -25,7 +27,7 @@ rule xnli_finetune:
     output:
         metrics="results/{model}/xnli/metrics.json",
     params:
-        settings=json.dumps(xnli_settings(), sort_keys=True),
+        settings=lambda wildcards: json.dumps(xnli_settings(run_seed(wildcards)), sort_keys=True),
         languages=" ".join(XNLI["languages"]),
         translate_train=" ".join(XNLI_TRANSLATE_TRAIN),
         out=output_folder,
@@ -42,10 +44,19 @@ rule xnli_finetune:
         " --out {params.out:q} --threads {threads} >> {log:q} 2>&1"
 
 
+use rule xnli_finetune as xnli_finetune_seeded with:
+    output:
+        metrics="results/{model}/xnli/seed{seed}/metrics.json",
+    log:
+        "logs/xnli/finetune/{model}.seed{seed}.log",
+
+
 rule xnli:
-    """Target: XNLI records of every model listed under xnli_finetune.models."""
+    """Target: XNLI records of every model listed under xnli_finetune.models (one run per
+    seed of xnli_finetune.seeds)."""
     input:
-        expand("results/{model}/xnli/metrics.json", model=XNLI_FINETUNE["models"]),
+        task_runs("results/{model}/xnli", "metrics.json", XNLI_FINETUNE,
+                  model=XNLI_FINETUNE["models"]),
 
 
 rule mt_train:
@@ -56,7 +67,8 @@ rule mt_train:
     output:
         model="results/{experiment}/mt/model.pt",
     params:
-        settings=lambda wildcards: json.dumps(mt_settings(wildcards.experiment), sort_keys=True),
+        settings=lambda wildcards: json.dumps(mt_settings(wildcards.experiment,
+                                                          run_seed(wildcards)), sort_keys=True),
         tokenizer=lambda wildcards: json.dumps(mt_tokenizers(wildcards.experiment),
                                                sort_keys=True),
         init=mt_init_flags,
@@ -73,6 +85,13 @@ rule mt_train:
         " --out {params.out:q} --threads {threads} >> {log:q} 2>&1"
 
 
+use rule mt_train as mt_train_seeded with:
+    output:
+        model="results/{experiment}/mt/seed{seed}/model.pt",
+    log:
+        "logs/mt/train/{experiment}.seed{seed}.log",
+
+
 rule lm_train:
     """A CLM on a combination of languages; perplexity on the target language's test set."""
     input:
@@ -80,7 +99,8 @@ rule lm_train:
     output:
         metrics="results/{combination}/lm/metrics.json",
     params:
-        settings=lambda wildcards: json.dumps(lm_settings(wildcards.combination), sort_keys=True),
+        settings=lambda wildcards: json.dumps(lm_settings(wildcards.combination,
+                                                          run_seed(wildcards)), sort_keys=True),
         target=LM.get("target"),
         out=output_folder,
     threads: 2
@@ -95,7 +115,16 @@ rule lm_train:
         " --out {params.out:q} --threads {threads} >> {log:q} 2>&1"
 
 
+use rule lm_train as lm_train_seeded with:
+    output:
+        metrics="results/{combination}/lm/seed{seed}/metrics.json",
+    log:
+        "logs/lm/{combination}.seed{seed}.log",
+
+
 rule lm:
-    """Target: low-resource LM records of every combination under lm.combinations."""
+    """Target: low-resource LM records of every combination under lm.combinations (one run
+    per seed of lm.seeds)."""
     input:
-        expand("results/{combination}/lm/metrics.json", combination=list(LM["combinations"])),
+        task_runs("results/{combination}/lm", "metrics.json", LM,
+                  combination=list(LM["combinations"])),

@@ -113,3 +113,38 @@ rule plots:
     input:
         lambda wildcards: curve_plots(workflow),
         rules.plot_xnli.output,
+
+
+# The findings table (configs/study.yaml): each claim of the config's `findings` section,
+# our figures (mean ± sd over seeds) and the verdict computed from them
+# (xlm/report/findings.py). Only a config with a `findings` section has it.
+if "findings" in config:
+
+    localrules:
+        findings,
+
+    rule findings:
+        """The paper's claims, our figures and a verdict each: results/tables/findings.*."""
+        input:
+            metrics=lambda wildcards: metrics_inputs(workflow),
+        output:
+            md="results/tables/findings.md",
+            tex="results/tables/findings.tex",
+            csv=report(
+                "results/tables/findings.csv",
+                caption="../report/findings.rst",
+                category="Tables",
+                labels={"table": "findings"},
+            ),
+        params:
+            claims=json.dumps(config["findings"], sort_keys=True),
+            stale=lambda wildcards: stale_metrics(workflow),
+            stale_content=lambda wildcards: fingerprint(stale_metrics(workflow)),
+            out_dir=lambda wildcards, output: os.path.dirname(output.md),
+        conda:
+            PREPROCESS_ENV
+        log:
+            "logs/tables/findings.log",
+        shell:
+            "xlm findings {input.metrics:q} {params.stale:q} --claims {params.claims:q}"
+            " --out-dir {params.out_dir:q} > {log:q} 2>&1"

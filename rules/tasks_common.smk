@@ -25,6 +25,31 @@ LM = config.get("lm", {"combinations": {}})
 wildcard_constraints:
     experiment=r"[A-Za-z0-9_]+",
     combination=r"[A-Za-z0-9_]+",
+    seed=r"\d+",
+
+
+# ---------------------------------------------------------------- seeds
+# A task section with `seeds: [0, 1, 2]` (xnli_finetune, mt, lm) makes one run per seed,
+# each in results/{name}/{task}/seed{seed}/; without it, one run at results/{name}/{task}/
+# with the section's `seed` (the default run). Records carry the `seed` either way.
+
+
+def task_seeds(section):
+    """The seeds of a task section, or None (one run, at the plain path)."""
+    return [int(seed) for seed in section.get("seeds") or []] or None
+
+
+def task_runs(folder, file, section, **names):
+    """Every declared output `file` of a task: `folder/file`, or one per seed below it."""
+    seeds = task_seeds(section)
+    if seeds is None:
+        return expand(f"{folder}/{file}", **names)
+    return expand(f"{folder}/seed{{seed}}/{file}", seed=seeds, **names)
+
+
+def run_seed(wildcards):
+    """The seed of a seeded run's job (its `seed` wildcard), else None."""
+    return getattr(wildcards, "seed", None)
 
 
 def pretrained_model(model):
@@ -44,17 +69,22 @@ def output_folder(wildcards, output):
 # ---------------------------------------------------------------- XNLI
 
 
-def xnli_settings():
-    """The fine-tuning settings (the xnli_finetune slice without the model list)."""
-    return {key: value for key, value in XNLI_FINETUNE.items() if key != "models"}
+def xnli_settings(seed=None):
+    """The fine-tuning settings (the xnli_finetune slice without the model and seed lists),
+    with `seed` when a seeded run gives one."""
+    settings = {key: value for key, value in XNLI_FINETUNE.items()
+                if key not in ("models", "seeds")}
+    return settings if seed is None else {**settings, "seed": int(seed)}
 
 
 # ---------------------------------------------------------------- MT
 
 
-def mt_settings(experiment):
-    """The experiment's resolved slice: mt.defaults with the experiment's keys on top."""
-    return {**MT.get("defaults", {}), **MT_EXPERIMENTS[experiment]}
+def mt_settings(experiment, seed=None):
+    """The experiment's resolved slice: mt.defaults with the experiment's keys on top (and
+    `seed` when a seeded run gives one)."""
+    settings = {**MT.get("defaults", {}), **MT_EXPERIMENTS[experiment]}
+    return settings if seed is None else {**settings, "seed": int(seed)}
 
 
 def stored_pair(pairs, a, b, section):
@@ -182,10 +212,12 @@ def retrieval_flags():
 # ---------------------------------------------------------------- low-resource LM
 
 
-def lm_settings(combination):
-    """Pretraining settings of the combination's CLM: `pretrain`, lm.overrides, languages."""
-    return {**config["pretrain"], **LM.get("overrides", {}),
-            "clm": LM["combinations"][combination]}
+def lm_settings(combination, seed=None):
+    """Pretraining settings of the combination's CLM: `pretrain`, lm.overrides, languages
+    (and `seed` when a seeded run gives one)."""
+    settings = {**config["pretrain"], **LM.get("overrides", {}),
+                "clm": LM["combinations"][combination]}
+    return settings if seed is None else {**settings, "seed": int(seed)}
 
 
 def lm_inputs(wildcards):

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "split-pair": ("xlm.text.sources", "seeded train/valid/test split of a parallel corpus"),
     "tables": ("xlm.report.cli", "regenerate the paper's Tables 1-5 from metrics.json records"),
     "plots": ("xlm.report.cli", "plot training curves and XNLI accuracy as PNG files"),
+    "findings": ("xlm.report.findings", "the paper's claims with a verdict from the records"),
     "bpe-sample": ("xlm.text.bpe", "sample BPE training sentences over languages, q ∝ p^alpha"),
     "bpe-learn": ("xlm.text.bpe", "learn BPE codes with fastBPE"),
     "bpe-vocab": ("xlm.text.bpe", "count the BPE vocabulary of BPE'd training text"),

@@ -20,6 +20,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import re
 from typing import Any
 
 RESULTS = "results"
@@ -35,9 +36,19 @@ def all_targets(workflow: Any) -> list[str]:
             for target in workflow.get_rule(name).input if isinstance(target, str)]
 
 
+SEED_FOLDER = re.compile(r"seed\d+")
+
+
+def kind_of(run: str) -> str:
+    """The task of a run folder, results/{name}/{task} or (one seed's run of a task with
+    `seeds`) results/{name}/{task}/seed{n}."""
+    head, last = os.path.split(run)
+    return os.path.basename(head) if SEED_FOLDER.fullmatch(last) else last
+
+
 def task_of(path: str) -> str:
-    """The task folder of results/{name}/{task}/metrics.json (`xnli`, `mt`, ...)."""
-    return os.path.basename(os.path.dirname(path))
+    """The task folder of results/{name}/{task}[/seed{n}]/metrics.json (`xnli`, `mt`, ...)."""
+    return kind_of(os.path.dirname(path))
 
 
 def _producible(workflow: Any, path: str) -> bool:
@@ -83,7 +94,7 @@ TRAINING_MARKERS = {"pretrain": "metrics.json", "lm": "metrics.json", "mt": "mod
 
 def training_marker(run: str) -> str:
     """results/{run}/<marker>: the declared output written when the run's training ends."""
-    return f"{RESULTS}/{run}/{TRAINING_MARKERS[os.path.basename(run)]}"
+    return f"{RESULTS}/{run}/{TRAINING_MARKERS[kind_of(run)]}"
 
 
 def curve_plots(workflow: Any) -> list[str]:
@@ -91,7 +102,7 @@ def curve_plots(workflow: Any) -> list[str]:
     runs = set()
     for path in all_targets(workflow):
         run = os.path.relpath(os.path.dirname(path), RESULTS)
-        kind = os.path.basename(run)
+        kind = kind_of(run)
         if path.endswith("metrics.json") and kind in TRAINING_MARKERS:
             runs.add(run)
     return sorted(f"{PLOTS}/{run}/curves.png" for run in runs)

@@ -126,9 +126,18 @@ def _decimals(metric: str) -> int:
     return DECIMALS.get(metric, 1)
 
 
+def per_seed(records: Iterable[Record]) -> list[Record]:
+    """The newest record of each `seed` (records without one count as one seed)."""
+    by_seed: dict[str, list[Record]] = {}
+    for record in records:
+        by_seed.setdefault(str(record.get("seed")), []).append(record)
+    return [newest(found) for _, found in sorted(by_seed.items())]
+
+
 @dataclass
 class _Grid:
-    """Records grouped into cells: row key -> column -> newest record."""
+    """Records grouped into cells: row key -> column -> records. A cell shows the mean over
+    seeds of each seed's newest record (runs with `seeds`; one seed: its value)."""
 
     cells: dict[tuple[str, ...], dict[str, list[Record]]] = field(default_factory=dict)
 
@@ -137,10 +146,14 @@ class _Grid:
 
     def value(self, row: tuple[str, ...], column: str) -> float | None:
         found = self.cells.get(row, {}).get(column)
-        return newest(found)["value"] if found else None
+        if not found:
+            return None
+        values = [record["value"] for record in per_seed(found)]
+        return values[0] if len(values) == 1 else round(statistics.fmean(values), 10)
 
     def used(self, row: tuple[str, ...]) -> list[Record]:
-        return [newest(found) for found in self.cells.get(row, {}).values()]
+        return [record for found in self.cells.get(row, {}).values()
+                for record in per_seed(found)]
 
     def all_used(self) -> list[Record]:
         return [record for row in sorted(self.cells) for record in self.used(row)]

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> None:
     pretrain_records = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     records = []
     common = {"task": "lm", "model": args.name, "languages": list(settings.clm),
-              **provenance(args.config_hash, args.run_name)}
+              "seed": settings.seed, **provenance(args.config_hash, args.run_name)}
     for split in ("valid", "test"):
         ppl, acc = trainer.evaluate(split)["clm"][args.target]
         log.info("%s perplexity of %s with %s: %.2f", split, args.target, settings.clm, ppl)

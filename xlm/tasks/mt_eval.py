@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> None:
               "encoder_init": settings["encoder_init"],
               "decoder_init": settings["decoder_init"],
               "beam": args.beam, "length_penalty": args.length_penalty,
-              **provenance(args.config_hash, args.run_name)}
+              "seed": int(settings.get("seed", 0)), **provenance(args.config_hash, args.run_name)}
     for direction in args.directions:
         src, tgt = direction.split("-")
         pair = find_pair(data, src, tgt, args.split)

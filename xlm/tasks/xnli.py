@@ -314,7 +314,7 @@ def run(args: argparse.Namespace) -> None:
             raise UserError(f"--translate-train {lang}: give languages of --languages other "
                             "than en (English is the original training set)")
     device = torch.device("cpu") if args.cpu else None
-    common = {"task": "xnli", "model": args.name, "metric": "acc",
+    common = {"task": "xnli", "model": args.name, "metric": "acc", "seed": settings.seed,
               **provenance(args.config_hash, args.run_name)}
     runs = [("en", args.languages, "zero-shot")]
     runs += [(lang, [lang], "translate-train") for lang in dict.fromkeys(args.translate_train)]
