@@ -29,7 +29,8 @@ def test_the_all_job_prints_a_short_input_list(tmp_path, shared_data):
     assert "results/tables/table1_xnli.md" in block
     # ... and `all` still builds every stage, through the tables and plots.
     for rule in ("tokenize_split", "binarize", "pretrain_model", "xnli_finetune",
-                 "mt_evaluate", "lm_train", "embeddings_evaluate", "plot_curves"):
+                 "mt_evaluate", "lm_train", "embeddings_evaluate", "retrieval_evaluate",
+                 "plot_curves"):
         assert f"rule {rule}:" in output, rule
 
 
