@@ -155,21 +155,19 @@ def evaluate_pair(model: TransformerModel, langs: list[str], model_path: str,
                   pair: str, src_ids: list[np.ndarray], tgt_ids: list[np.ndarray],
                   csls_k: int, tokens_per_batch: int) -> list[dict[str, Any]]:
     """Records of one line-aligned pair, both directions, both poolings."""
-    src_lang, tgt_lang = pair.split("-")
-    ids = {}
-    embeddings = {}
-    for lang, sentences in ((src_lang, src_ids), (tgt_lang, tgt_ids)):
+    sides = list(zip(pair.split("-"), (src_ids, tgt_ids), strict=True))  # l1-l1 works too
+    embeddings = []
+    for lang, sentences in sides:
         lang_index = None if model.config.n_langs == 1 else lang_id(langs, lang, model_path)
-        ids[lang] = sentences
-        embeddings[lang] = sentence_embeddings(model, sentences, lang_index, tokens_per_batch)
+        embeddings.append(sentence_embeddings(model, sentences, lang_index, tokens_per_batch))
     records = []
-    for query, candidate in ((src_lang, tgt_lang), (tgt_lang, src_lang)):
-        gold = identical_groups(ids[candidate])
+    for query, candidate in ((0, 1), (1, 0)):
+        gold = identical_groups(sides[candidate][1])
         for pooling in POOLINGS:
             metrics = precision_at_1(embeddings[query][pooling],
                                      embeddings[candidate][pooling], gold, csls_k)
-            records += [{"direction": f"{query}-{candidate}", "pooling": pooling,
-                         "metric": metric, "value": value}
+            records += [{"direction": f"{sides[query][0]}-{sides[candidate][0]}",
+                         "pooling": pooling, "metric": metric, "value": value}
                         for metric, value in metrics.items()]
     return records
 
