@@ -37,6 +37,12 @@ readme-check: $(STAMP)
 readme-update: $(STAMP)
 	cd $(ROOT) && $(BIN)/python -m xlm.report.excerpts README.md --update
 
+# The GPU checks of issue 16 in one command (at most 8 minutes on one GPU):
+# benchmarks/results/gpu.json and a summary; without a GPU it says so and exits 0.
+.PHONY: gpu-check
+gpu-check: $(STAMP)
+	cd $(ROOT) && $(BIN)/python -m benchmarks.gpu_check
+
 lint: $(STAMP)
 	cd $(ROOT) && $(BIN)/ruff check .
 	cd $(ROOT) && $(BIN)/snakemake --lint

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from benchmarks.common import RESULTS_DIR, Options, machine_info, update_readme, write_result
 
-BENCHMARKS = ("text_to_ids", "train_step", "memory", "workflow")
+BENCHMARKS = ("text_to_ids", "train_step", "memory", "workflow", "decode")
 
 
 def run_benchmarks(names: list[str], options: Options) -> list[Path]:
