@@ -15,7 +15,7 @@ CORES ?= $(shell nproc)
 
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test lint bench readme-check readme-update clean-venv
+.PHONY: run test study lint bench readme-check readme-update clean-venv
 
 run: $(STAMP)
 	cd $(ROOT) && $(BIN)/snakemake --cores $(CORES) all
@@ -23,6 +23,16 @@ run: $(STAMP)
 
 test: $(STAMP)
 	cd $(ROOT) && $(BIN)/python -m pytest -q tests
+
+# The study (issue 14): the paper's claims tested on real data at CPU scale, ending with
+# results/tables/findings.{md,csv,tex} (configs/study.yaml; ~90 min on 2 cores). DATA is
+# the folder with study/, xnli/, para/, dict/ (default: ../shared/data beside the repo).
+DATA ?= $(ROOT)/../shared/data
+STUDY := --configfile configs/study.yaml --config data_root=$(abspath $(DATA))
+
+study: $(STAMP)
+	cd $(ROOT) && $(BIN)/snakemake --cores $(CORES) $(STUDY) all findings
+	cd $(ROOT) && $(BIN)/snakemake $(STUDY) --report results/report.html all findings
 
 # The benchmark suite (issue 8; not part of `test`): benchmarks/results/*.json and the
 # table in benchmarks/README.md. Minutes; see benchmarks/README.md.

@@ -138,6 +138,7 @@ if "findings" in config:
             ),
         params:
             claims=json.dumps(config["findings"], sort_keys=True),
+            run_name=config["run_name"],
             stale=lambda wildcards: stale_metrics(workflow),
             stale_content=lambda wildcards: fingerprint(stale_metrics(workflow)),
             out_dir=lambda wildcards, output: os.path.dirname(output.md),
@@ -147,4 +148,4 @@ if "findings" in config:
             "logs/tables/findings.log",
         shell:
             "xlm findings {input.metrics:q} {params.stale:q} --claims {params.claims:q}"
-            " --out-dir {params.out_dir:q} > {log:q} 2>&1"
+            " --run-name {params.run_name:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"

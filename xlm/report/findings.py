@@ -320,6 +320,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the config's `findings` section as JSON, or a JSON/YAML file")
     parser.add_argument("-o", "--out-dir", default="results/tables",
                         help="where findings.{md,csv,tex} go (default: results/tables)")
+    parser.add_argument("--run-name", default=None,
+                        help="only records of this run_name (the workflow passes the "
+                             "config's, so other runs' files under results/ stay out)")
 
 
 def _load_section(text: str) -> dict[str, Any]:
@@ -341,6 +344,8 @@ def run(args: argparse.Namespace) -> None:
     claims = parse_claims(section.get("claims"))
     spread = float(section.get("spread", DEFAULT_SPREAD))
     records = load_records(args.inputs)
+    if args.run_name is not None:
+        records = [record for record in records if record.get("run_name") == args.run_name]
     findings = evaluate(records, claims, spread)
     out = Path(args.out_dir)
     texts = {"md": to_markdown(findings, spread, records), "csv": to_csv(findings),
