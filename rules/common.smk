@@ -72,6 +72,8 @@ def clean_text_path(wildcards):
     sources = config["local_text"].get(wildcards.lang)
     if not sources:
         return f"data/extract/{wildcards.lang}.txt"
+    if config.get("local_text_max_lines"):  # cut to length by concat_text
+        return f"data/raw/text/{wildcards.lang}.txt"
     return joined_source(sources, f"data/raw/text/{wildcards.lang}.txt")
 
 
@@ -228,7 +230,7 @@ def parallel_source(pair, split, lang):
     entry = PARALLEL["pairs"][pair]
     if "all" in entry:
         return f"data/para/split/{pair}.{split}.{lang}.txt"
-    return source_path(entry[split][lang])
+    return joined_source(entry[split][lang], f"data/para/joined/{pair}.{split}.{lang}.txt")
 
 
 def parallel_datasets():

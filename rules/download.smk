@@ -5,6 +5,7 @@
 #   data/downloads/{name}                         a URL's file ({hash}-{its name})
 #   data/downloads/{name}.d/{member}              a member of that archive (.sgm: .sgm.txt)
 #   data/raw/text/{lang}.txt                      local_text given as a list, joined
+#   data/para/joined/{pair}.{split}.{lang}.txt    a parallel side given as a list, joined
 #   data/para/split/{pair}.{split}.{lang}.txt     parallel.pairs.{pair}.all, split
 
 import os
@@ -13,8 +14,6 @@ import os
 # through the environment, like wiki.retries (rules/wiki.smk), so changing them fetches
 # nothing again.
 os.environ.update({"XLM_DOWNLOAD_LOCK": LOCK_FILE})
-if workflow.dryrun and "download" in workflow.dag_settings.targets:
-    list_downloads()
 
 
 localrules:
@@ -31,8 +30,10 @@ rule download_source:
         name=r"[0-9a-f]{10}-[^/]+",
     params:
         url=lambda wildcards: DOWNLOADS[wildcards.name],
+    resources:
+        size=lambda wildcards: announced_size(DOWNLOADS[wildcards.name]),
     message:
-        "fetch {params.url} -> {output}"
+        "fetch {params.url} ({resources.size}) -> {output}"
     conda:
         PREPROCESS_ENV
     log:
@@ -66,15 +67,42 @@ rule extract_member:
 
 
 rule concat_text:
-    """local_text given as a list of sources (e.g. several years of News Crawl), joined."""
+    """local_text given as a list of sources (e.g. several years of News Crawl), joined,
+    and cut to local_text_max_lines when set."""
     input:
         lambda wildcards: [source_path(s) for s in as_list(config["local_text"][wildcards.lang])],
     output:
         "data/raw/text/{lang}.txt",
+    params:
+        max_lines=lambda wildcards: (
+            f"--max-lines {config['local_text_max_lines']}"
+            if config.get("local_text_max_lines")
+            else ""
+        ),
     conda:
         PREPROCESS_ENV
     log:
         "logs/download/concat/{lang}.log",
+    shell:
+        "xlm concat-text --inputs {input:q} --output {output:q} {params.max_lines}"
+        " > {log:q} 2>&1"
+
+
+rule concat_parallel:
+    """A parallel side given as a list of sources (e.g. Europarl and SETimes), joined."""
+    input:
+        lambda wildcards: [
+            source_path(s)
+            for s in as_list(PARALLEL["pairs"][wildcards.pair][wildcards.split][wildcards.lang])
+        ],
+    output:
+        "data/para/joined/{pair}.{split}.{lang}.txt",
+    wildcard_constraints:
+        pair=r"[a-z]{2,3}-[a-z]{2,3}",
+    conda:
+        PREPROCESS_ENV
+    log:
+        "logs/download/concat/{pair}.{split}.{lang}.log",
     shell:
         "xlm concat-text --inputs {input:q} --output {output:q} > {log:q} 2>&1"
 

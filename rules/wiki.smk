@@ -20,6 +20,12 @@ rule download_wiki:
     params:
         url=lambda wc: config["wiki"]["url"].format(lang=wc.lang, date=config["wiki"]["date"]),
         checksum=lambda wc: checksum_option(wc.lang),
+    resources:
+        size=lambda wc: announced_size(
+            config["wiki"]["url"].format(lang=wc.lang, date=config["wiki"]["date"])
+        ),
+    message:
+        "fetch {params.url} ({resources.size}) -> {output}"
     conda:
         PREPROCESS_ENV
     log:

@@ -146,13 +146,20 @@ def test_a_missing_dump_is_refused_although_its_outputs_exist(tiny, tmp_path):
         == sorted(outputs)
 
 
-def test_a_preset_without_its_data_names_the_first_missing_file(tmp_path):
-    """configs/ name the real data a user places: without it, the run stops at once."""
+def test_a_preset_starts_in_an_empty_folder_and_plans_its_downloads(tmp_path):
+    """configs/ name no file a user places: in an empty folder the run starts, and a dry
+    run of `download` lists every archive it fetches (the paper's sources)."""
     preset = REPO / "configs" / "xnli15.yaml"
-    result = start(tmp_path, {}, configfile=preset)
-    assert the_error(result) == (
-        f"error: {preset}: key 'parallel.pairs.en-fr.train.en': data/para/raw/en-fr.train.en "
-        f"does not exist (relative to {tmp_path}); fix the path or put the file there")
+    result = start(tmp_path, {}, "download", configfile=preset)
+    assert result.returncode == 0, result.stderr[-3000:]
+    fetched = [line for line in result.stdout.splitlines() if " fetch " in line]
+    for url in ("https://dl.fbaipublicfiles.com/XNLI/XNLI-1.0.zip",
+                "https://dl.fbaipublicfiles.com/XNLI/XNLI-MT-1.0.zip",
+                "http://www.cfilt.iitb.ac.in/iitb_parallel/iitb_corpus_download/parallel.tgz",
+                "https://object.pouta.csc.fi/OPUS-MultiUN/v1/moses/en-fr.txt.zip",
+                "https://dumps.wikimedia.org/swwiki/20231101/"):
+        assert any(f" fetch {url}" in line for line in fetched), (url, fetched)
+    assert len(fetched) == 20 + 15  # 20 archives (each once), 15 Wikipedia dumps
     nothing_made(tmp_path)
 
 
