@@ -4,13 +4,15 @@ real presets are used; models are tiny."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import yaml
-from pretrain_helpers import TINY_SETTINGS, build_pretrain_data
+from pretrain_helpers import SPLITS, TINY_SETTINGS, build_pretrain_data
+from pretrain_helpers import write_vocab as write_pretrain_vocab
 from task_helpers import build_xnli, tiny_model, tokenized, write_vocab
 
 from xlm.data.batching import ParallelDataset, stream_batch, tlm_flipped
@@ -316,3 +318,33 @@ def test_mlm_never_predicts_position_zero(pretrain_data, sample_alpha):
     assert chosen[:, 0].sum() == 0
     eligible = weights[batch.tokens][:, 1:] > 0  # not <unk> etc. when sample_alpha > 0
     assert 0.12 < float(chosen[:, 1:].sum()) / 100 / int(eligible.sum()) < 0.18
+
+
+# ----------------------------------------------------------------------- evaluation protocol
+def test_clm_perplexity_per_word_divides_the_nll_by_original_words(shared_data, tmp_path):
+    """Perplexity per word: the total NLL over the words of the original text, not over
+    BPE units (`@@` pieces), so vocabularies compare; real FLORES text cut into pieces."""
+    lines = (shared_data / "para" / "flores200" / "devtest.en").read_text(
+        encoding="utf-8").splitlines()
+
+    def pieces(line: str) -> str:
+        return " ".join(f"{w[:3]}@@ {w[3:]}" if len(w) > 5 else w for w in line.split())
+
+    text = tmp_path / "en.txt"
+    text.write_text("".join(pieces(line) + "\n" for line in lines), encoding="utf-8")
+    dictionary = write_pretrain_vocab([text], tmp_path / "vocab", 2000)
+    data = tmp_path / "bin"
+    data.mkdir()
+    segmented = text.read_text(encoding="utf-8").splitlines()
+    for split, part in SPLITS.items():
+        binarize_lines(segmented[part], dictionary, data / f"en.{split}")
+    trainer = pretrainer((data, tmp_path / "vocab"), tmp_path / "clm", clm=["en"])
+    ppl, _ = trainer.evaluate("valid")["clm"]["en"]
+    per_word = trainer.word_ppl[("valid", "en")]
+    stream = StreamDataset(IndexedDataset(data / "en.valid", dictionary), TINY_SETTINGS["bptt"])
+    rows = np.concatenate(stream.eval_rows(TINY_SETTINGS["batch_size"],
+                                           TINY_SETTINGS["eval_batches"]))
+    targets = stream.read_rows(rows)[:, 1:].ravel()
+    words = sum(not dictionary.id2word[int(t)].endswith("@@") for t in targets)
+    assert words < len(targets)
+    assert math.log(per_word) == pytest.approx(math.log(ppl) * len(targets) / words, rel=1e-6)

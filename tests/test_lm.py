@@ -44,7 +44,9 @@ def test_records_per_combination(data):
     assert result.returncode == 0, result.stderr[-2000:]
     records = [r for r in load_metrics_file(data / "ne_en" / "metrics.json") if r["task"] == "lm"]
     cells = {(r["split"], r["metric"]): r for r in records}
-    assert set(cells) == {(s, m) for s in ("valid", "test") for m in ("ppl", "acc")}
+    assert set(cells) == {(s, m) for s in ("valid", "test") for m in ("ppl", "ppl_word", "acc")}
+    # Word-level text (no `@@` pieces): per word is per token here, as many words as tokens.
+    assert cells[("test", "ppl_word")]["value"] == pytest.approx(cells[("test", "ppl")]["value"])
     test_ppl = cells[("test", "ppl")]
     assert test_ppl["lang"] == "ne" and test_ppl["languages"] == ["ne", "en"]
     assert 1 < test_ppl["value"] < 3014  # better than uniform over the vocabulary

@@ -21,7 +21,10 @@ Core fields (required)
             language; for embeddings and retrieval the pair (``"en-fr"``).
 ``metric``  one of:
             ``acc``       accuracy in percent (0-100, not a fraction)
-            ``ppl``       perplexity
+            ``ppl``       perplexity (per BPE unit, as XLM and the paper)
+            ``ppl_word``  perplexity per word of the original text: exp(total NLL /
+                          words), BPE ``@@`` pieces not counted (lm; pretraining's
+                          ``clm_ppl_word``), comparable across vocabularies
             ``loss``      cross-entropy in nats
             ``bleu``      detokenized sacreBLEU (give ``sacrebleu_signature``)
             ``bleu_tok``  BLEU on tokenized text (multi-bleu.perl style, as in the paper)

@@ -3,7 +3,8 @@
 A CLM is pretrained (the pretraining code, xlm/train) on the low-resource language alone
 or together with other languages (Nepali; + Hindi, + English, + both), then its
 perplexity on the low-resource language's whole test set is recorded (and on valid),
-with the training languages in the record. The model is selected on the averaged valid
+per BPE unit (`ppl`, as XLM and the paper) and per word of the original text
+(`ppl_word`), with the training languages in the record. The model is selected on the averaged valid
 perplexity of its languages, as in pretraining. Resumable like pretraining.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 import torch
 
 from xlm.errors import UserError
+from xlm.io import keep_log_history
 from xlm.report.records import write_metrics
 from xlm.tasks.common import add_provenance_arguments, provenance
 from xlm.train.settings import PretrainSettings
@@ -42,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    keep_log_history(args.out, "lm")
     settings = PretrainSettings.from_json(args.settings)
     if settings.mlm or settings.tlm or args.target not in settings.clm:
         raise UserError(f"--settings: the low-resource LM is a CLM whose `clm` languages "
@@ -65,6 +68,10 @@ def run(args: argparse.Namespace) -> None:
         log.info("%s perplexity of %s with %s: %.2f", split, args.target, settings.clm, ppl)
         records.append({**common, "split": split, "lang": args.target, "metric": "ppl",
                         "value": ppl})
+        # Per word of the original text (total NLL / words, not BPE units): comparable
+        # across vocabularies (XLM's evaluate_clm, and so the paper, report per BPE unit).
+        records.append({**common, "split": split, "lang": args.target, "metric": "ppl_word",
+                        "value": trainer.word_ppl[(split, args.target)]})
         records.append({**common, "split": split, "lang": args.target, "metric": "acc",
                         "value": 100.0 * acc})
     if context.is_main:

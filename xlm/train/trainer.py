@@ -143,6 +143,11 @@ class Pretrainer:
         # Evaluation as XLM's Evaluator.mask_out: uniform targets, every one replaced by the
         # mask token (no 80/10/10), the same draws at every evaluation.
         self.eval_masking = MaskingConfig(settings.word_pred, (1.0, 0.0, 0.0), 0.0)
+        # Ids that end a word of the original text (not a BPE `@@` piece; `</s>` ends a
+        # sentence): per-word perplexity divides the total NLL by how many of them.
+        self.word_end = torch.tensor([not word.endswith("@@")
+                                      for word in self.dictionary.id2word])
+        self.word_ppl: dict[tuple[str, str], float] = {}  # (split, CLM language) -> ppl
         self.eval_mask_weights = target_weights(self.dictionary.counts, 0.0,
                                                 self.dictionary.pad_index)
         self.data = {"train": self._open("train")}
@@ -291,7 +296,8 @@ class Pretrainer:
     # ----------------------------------------------------------------- evaluation
     @torch.no_grad()
     def evaluate(self, split: str) -> dict[str, dict[str, tuple[float, float]]]:
-        """objective -> source -> (perplexity, accuracy) on `split`, over all ranks."""
+        """objective -> source -> (perplexity, accuracy) on `split`, over all ranks; CLM
+        perplexities per word of the original text go to `self.word_ppl`."""
         s = self.settings
         self.model.eval()
         results: dict[str, dict[str, tuple[float, float]]] = {}
@@ -302,7 +308,7 @@ class Pretrainer:
                     batches = dataset.eval_pairs(s.tokens_per_batch, s.eval_batches)
                 else:
                     batches = dataset.eval_rows(s.batch_size, s.eval_batches)
-                stats = Stats()
+                stats, words = Stats(), 0
                 for number, rows in enumerate(batches):
                     batch = self._batch(dataset, source, rows)
                     if batch.tokens.shape[0] == 0:
@@ -312,10 +318,15 @@ class Pretrainer:
                     with self._autocast():
                         out = self.model(**inputs)
                     stats.add(out.loss.item(), out.n_targets, out.n_correct, batch.n_tokens)
-                loss, targets, correct = all_reduce_sum(
-                    [stats.loss, stats.targets, stats.correct], self.context)
+                    if objective == "clm":
+                        predicted = inputs["targets"][inputs["targets"] != -100].cpu()
+                        words += int(self.word_end[predicted].sum())
+                loss, targets, correct, words = all_reduce_sum(
+                    [stats.loss, stats.targets, stats.correct, words], self.context)
                 results[objective][source] = (
                     math.exp(min(loss / max(targets, 1), 100.0)), correct / max(targets, 1))
+                if objective == "clm":
+                    self.word_ppl[(split, source)] = math.exp(min(loss / max(words, 1), 100.0))
         return results
 
     @staticmethod
@@ -566,6 +577,9 @@ class Pretrainer:
                 for source, (ppl, acc) in sources.items():
                     records.append(self._record(split, source, f"{objective}_ppl", ppl))
                     records.append(self._record(split, source, f"{objective}_acc", 100 * acc))
+                    if objective == "clm":  # total NLL over the words of the original text
+                        records.append(self._record(split, source, "clm_ppl_word",
+                                                    self.word_ppl[(split, source)]))
                 ppls = [ppl for ppl, _ in sources.values()]
                 accs = [acc for _, acc in sources.values()]
                 records.append(self._record(split, "avg", f"{objective}_ppl", np.mean(ppls)))
