@@ -5,6 +5,8 @@ real presets are used; models are tiny."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,9 @@ from xlm.data.dictionary import EOS, N_SPECIAL, Dictionary
 from xlm.data.indexed import IndexedDataset, binarize_lines
 from xlm.data.streams import StreamDataset
 from xlm.errors import UserError
+from xlm.report.records import load_metrics_file
+from xlm.report.tables import embeddings_table, load_references, low_resource_lm_table
+from xlm.tasks.embeddings import read_dictionary
 from xlm.tasks.mt import Batches, MtSettings, MtTrainer, build_translator, translate_dataset
 from xlm.tasks.noise import word_shuffle
 from xlm.tasks.xnli import XnliFineTuner, XnliSettings, XnliSplit
@@ -348,3 +353,46 @@ def test_clm_perplexity_per_word_divides_the_nll_by_original_words(shared_data, 
     words = sum(not dictionary.id2word[int(t)].endswith("@@") for t in targets)
     assert words < len(targets)
     assert math.log(per_word) == pytest.approx(math.log(ppl) * len(targets) / words, rel=1e-6)
+
+
+def test_table5_scores_all_pairs_and_differently_spelled_pairs_with_counts(shared_data,
+                                                                            tmp_path):
+    """Identically spelled pairs (names, numbers) are retrieved trivially by a shared
+    vocabulary: the embeddings task scores all pairs and the differently spelled ones, with
+    counts, and Table 5 shows both rows."""
+    source = shared_data / "dict" / "muse-test-5000-6500.en-de.txt"
+    pairs = read_dictionary(source, max_pairs=400)
+    same = [(s, t) for s, t in pairs if s == t]
+    assert same  # real dictionaries have them
+    dictionary = write_vocab([" ".join(w for pair in pairs for w in pair)], tmp_path / "vocab")
+    model = tiny_model(tmp_path / "model.pt", dictionary, ["de", "en"])
+    out = tmp_path / "metrics.json"
+    subprocess.run([sys.executable, "-m", "xlm", "embeddings", "--model", str(model), "--name",
+                    "tiny", "--dictionaries", f"en-de={source}", "--max-pairs", "400",
+                    "--out", str(out)], check=True)
+    records = load_metrics_file(out)
+    value = {(r["subset"], r["metric"]): r["value"] for r in records}
+    assert value[("all", "n_pairs")] == len(pairs)
+    assert value[("different spelling", "n_pairs")] == len(pairs) - len(same)
+    assert value[("all", "cosine")] > value[("different spelling", "cosine")]  # same row: 1.0
+    table = embeddings_table(records, load_references())
+    ours = {row.descriptors[1]: row for row in table.rows if not row.reference}
+    assert set(ours) == {"en-de", "en-de (different spelling)"}
+    n_pairs = table.columns.index("n_pairs")
+    assert ours["en-de (different spelling)"].cells[n_pairs] == len(pairs) - len(same)
+    assert any("spelled differently" in note for note in table.notes)
+
+
+def test_table4_shows_perplexity_per_bpe_unit_and_per_word():
+    """Table 4 shows both perplexities and says which one is the paper's."""
+    common = {"task": "lm", "model": "lm_ne", "split": "test", "lang": "ne",
+              "languages": ["ne"], "run_name": "r"}
+    records = [{**common, "metric": "ppl", "value": 120.0},
+               {**common, "metric": "ppl_word", "value": 480.0}]
+    table = low_resource_lm_table(records, load_references())
+    assert table.columns == ("ne", "ne per word")
+    (ours,) = [row for row in table.rows if not row.reference]
+    assert ours.cells == (120.0, 480.0)
+    paper = [row for row in table.rows if row.reference]
+    assert paper and all(row.cells[1] is None for row in paper)  # the paper: per BPE unit
+    assert "the paper's unit" in table.notes[0]

@@ -60,6 +60,8 @@ Extra fields the tables use (optional, by task)
 ``decoder_init``  mt_unsup: as ``encoder_init`` (Table 3 uses ``encoder_init`` only)
 ``languages``     lm: training languages, e.g. ``["ne", "hi"]``
 ``method``        embeddings: e.g. ``"xlm"``, ``"muse"``, ``"concat"`` (default: model)
+``subset``        embeddings: ``all`` (default) or ``different spelling`` (only the pairs
+                  whose two words differ; metric ``n_pairs`` counts a subset's pairs)
 ``direction``     retrieval: ``"query-candidate"`` languages, e.g. ``"fr-en"`` (each
                   French sentence retrieves among the English ones)
 ``pooling``       retrieval: ``mean`` (last layer over real tokens) or ``first`` (the

@@ -7,7 +7,11 @@ row); a word with a subword missing from the vocabulary is skipped and counted. 
 - `cosine`, `l2`: mean cosine similarity and mean L2 distance of the translation pairs;
 - `p@1`, `p@5`: word translation precision (percent) by nearest neighbour with cosine, and
   `p@1_csls`, `p@5_csls` with CSLS (Conneau et al. 2018): each source word retrieves among
-  the dictionary's target words; a hit is any of its gold translations.
+  the dictionary's target words; a hit is any of its gold translations;
+- `n_pairs`: the pairs used.
+Each set is scored twice: on all its pairs (`subset` "all") and on the pairs whose two
+words are spelled differently (`subset` "different spelling"): identical spellings
+(names, numbers) share their subwords, so a shared vocabulary gets them right trivially.
 """
 
 from __future__ import annotations
@@ -157,14 +161,20 @@ def run(args: argparse.Namespace) -> None:
         pair, _, path = item.partition("=")
         if not path or len(pair.split("-")) != 2:
             raise UserError(f"--dictionaries {item!r}: give PAIR=PATH, e.g. en-fr=dict.txt")
-        try:
-            metrics, counts = evaluate_pairs(
-                embedder, read_dictionary(path, args.max_pairs, args.lowercase), args.csls_k)
-        except UserError as error:
-            raise UserError(f"{path}: {error}") from None
-        log.info("%s: %s (%d pairs used, %d skipped for unknown subwords)", pair,
-                 ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()), counts["pairs"],
-                 counts["skipped"])
-        records += [{**common, "lang": pair, "metric": metric, "value": value, **counts}
-                    for metric, value in metrics.items()]
+        pairs = read_dictionary(path, args.max_pairs, args.lowercase)
+        subsets = {"all": pairs, "different spelling": [(s, t) for s, t in pairs if s != t]}
+        for subset, chosen in subsets.items():
+            if subset != "all" and not chosen:
+                log.warning("%s: every pair is spelled the same in both languages", path)
+                continue
+            try:
+                metrics, counts = evaluate_pairs(embedder, chosen, args.csls_k)
+            except UserError as error:
+                raise UserError(f"{path}: {error}") from None
+            metrics["n_pairs"] = counts["pairs"]
+            log.info("%s, %s pairs: %s (%d pairs used, %d skipped for unknown subwords)", pair,
+                     subset, ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()),
+                     counts["pairs"], counts["skipped"])
+            records += [{**common, "lang": pair, "subset": subset, "metric": metric,
+                         "value": value, **counts} for metric, value in metrics.items()]
     write_metrics(args.out, records)
