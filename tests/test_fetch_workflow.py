@@ -99,6 +99,7 @@ def preset_config(shared_data: Path, source) -> dict:
                source("news2008.en", "news.2008.en.shuffled.gz")],
         "fr": [source("news2009.fr", "news.2009.fr.shuffled.gz")],
     }
+    config["local_text_max_lines"] = 280  # en: all 150 lines of 2007, 130 of 2008
     config["tokenize"]["shards"] = 1
     config["split"].update(valid=20, test=20, max_heldout_fraction=0.1)
     config["bpe"].update(n_codes=300, max_vocab=1000, sample_sentences=800)
@@ -169,3 +170,42 @@ def test_preset_sources_over_http_give_the_same_data_as_local_files(tmp_path, sh
         assert "Nothing to be done" in dry.stdout + dry.stderr
     gets = [name for name, _ in requests]
     assert gets.count("XNLI-1.0.zip") == 1  # one download serves both of its members
+
+
+def test_parallel_sides_given_as_lists_are_joined_and_a_bad_config_is_one_line(
+        tmp_path, shared_data):
+    """parallel.pairs.{pair}.{split}.{lang} as a list of archive members (Europarl v8 and
+    SETimes 2 for WMT'16 en-ro): downloaded, taken out and joined in order before the
+    alignment check; `all` beside splits, or without parallel.heldout, stops the start."""
+    mirror = tmp_path / "mirror"
+    plain = build_mirror(mirror, shared_data)
+    workdir = tmp_path / "run"
+    with serve(mirror) as (url, _):
+        config = preset_config(shared_data, lambda _key, where: f"{url}/{where}")
+        zips = {"multiun": "OPUS-MultiUN/v1/moses/en-fr.txt.zip#MultiUN.en-fr",
+                "gv": "OPUS-GlobalVoices/v2018q4/moses/en-fr.txt.zip#GlobalVoices.en-fr"}
+        config["parallel"]["pairs"]["en-fr"] = {split: {
+            lang: [f"{url}/{zips['multiun']}.{lang}", f"{url}/{zips['gv']}.{lang}"]
+            for lang in ("en", "fr")} for split in ("train", "valid", "test")}
+        write_config(workdir, config)
+        snakemake(workdir, "data/para/aligned/en-fr.train.json")
+    for lang in ("en", "fr"):
+        joined = (workdir / f"data/para/joined/en-fr.train.{lang}.txt").read_bytes()
+        assert joined == plain[f"multiun.{lang}"] + plain[f"gv.{lang}"]
+    assert '"lines": 250' in (workdir / "data/para/aligned/en-fr.train.json").read_text()
+
+    config["parallel"]["pairs"]["en-fr"]["all"] = config["parallel"]["pairs"]["en-fr"]["train"]
+    write_config(workdir, config)
+    result = snakemake(workdir, "-n", "data", check=False)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {workdir / 'config.yaml'}: key 'parallel.pairs.en-fr' has 'all' "
+                      "and ['test', 'train', 'valid']; give the whole corpus ('all', split by the "
+                      "workflow) or the splits, not both"]
+    config["parallel"]["pairs"]["en-fr"] = {"all": config["parallel"]["pairs"]["en-fr"]["all"]}
+    del config["parallel"]["heldout"]
+    write_config(workdir, config)
+    result = snakemake(workdir, "-n", "data", check=False)
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: {workdir / 'config.yaml'}: key 'parallel.pairs.en-fr.all' needs "
+        "'parallel.heldout' (valid, test, seed: the lines held out of the corpus); add it"]
