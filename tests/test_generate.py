@@ -88,6 +88,15 @@ def test_cached_steps_give_the_full_decoder_outputs():
                                  cache=cache).hidden)
         assert cache.length == 9 and cache.self_attention[0].keys.shape[2] == 9
         torch.testing.assert_close(torch.cat(steps, dim=1), full, rtol=1e-5, atol=1e-5)
+        # Rows moved (encoder side too), then one more step: the permuted full pass.
+        rows = torch.tensor([2, 0, 2])
+        cache.reorder(rows)
+        longer = torch.cat([tokens[rows], torch.randint(14, 40, (3, 1))], dim=1)
+        step = decoder(longer[:, -1:], langs=torch.ones_like(longer[:, -1:]), causal=True,
+                       memory=memory[rows], memory_pad_mask=memory_mask[rows], cache=cache)
+        again = decoder(longer, langs=torch.ones_like(longer), causal=True,
+                        memory=memory[rows], memory_pad_mask=memory_mask[rows]).hidden
+        torch.testing.assert_close(step.hidden[:, 0], again[:, -1], rtol=1e-5, atol=1e-5)
         with pytest.raises(ValueError, match="one new position"):
             decoder(tokens[:, :2], causal=True, memory=memory, cache=cache)
         with pytest.raises(ValueError, match="no pad_mask"):
