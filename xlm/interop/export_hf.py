@@ -83,11 +83,11 @@ def check_codes_match(codes: str | os.PathLike[str], dictionary: Dictionary,
     if len(foreign) > MAX_FOREIGN_WORDS * max(len(words), 1):
         raise UserError(f"{codes}: these BPE codes did not make the dictionary of {model_path} "
                         f"({len(foreign)} of its {len(words)} words cannot come from them, "
-                        f"e.g. {' '.join(foreign[:3])}); give the codes its data was BPE'd "
-                        "with (data/bpe/codes of the same run, or bpe.codes)")
+                        f"e.g. {', '.join(map(repr, foreign[:3]))}); give the codes its data "
+                        "was BPE'd with (data/bpe/codes of the same run, or bpe.codes)")
     if foreign:
         log.warning("%d of %d dictionary words cannot come from %s (e.g. %s)", len(foreign),
-                    len(words), codes, " ".join(foreign[:3]))
+                    len(words), codes, ", ".join(map(repr, foreign[:3])))
 
 
 def export_hf(model_path: str | os.PathLike[str], codes: str | os.PathLike[str],
