@@ -10,12 +10,14 @@
 4. a real `xlm pretrain` of a small MLM+TLM model on the bundled demo data (bf16), once
    straight through and once stopped (`--stop-at`) and resumed: the losses after the
    resume must equal the straight run's;
-5. a real `xlm xnli` fine-tuning from that model.
+5. an XNLI fine-tuning step (`XnliClassifier`, 16 pairs) at the same model size, fp32 as
+   `xlm xnli` runs now against bf16 autocast; then a real `xlm xnli` from the model of 4.
 It writes `benchmarks/results/gpu.json` (the suite's format, so `benchmarks/README.md`'s
 table shows it) and prints a summary. Without a GPU it says so in one line and exits 0.
-`--cpu --tiny` runs the same code paths on CPU with tiny sizes (seconds; `make test` runs
-it). Each phase is skipped once the time budget (`--budget`, 480 s) is spent; a phase
-that fails is recorded with its error and the command exits 1 after the others ran.
+`--cpu --tiny` runs the same code paths on CPU with tiny sizes (1-2 minutes on 2 busy
+cores, mostly process starts; `make test` runs it). Each phase is skipped once the time
+budget (`--budget`, 480 s) is spent; a phase that fails is recorded with its error and the
+command exits 1 after the others ran.
 """
 
 from __future__ import annotations
@@ -252,6 +254,50 @@ class Check:
                 "backend": self.compile_backend,
                 "first_loss": {"compiled": first_loss, "eager": eager_loss}}
 
+    def xnli_step(self) -> dict[str, Any]:
+        """A fine-tuning step of `XnliClassifier` on the pretraining step's model size (16
+        pairs of up to `bptt` tokens, Adam): in fp32, as `xlm xnli` runs it today, and
+        under bf16 autocast."""
+        from xlm.data.dictionary import N_SPECIAL
+        from xlm.tasks.xnli import LABELS, XnliClassifier
+
+        size, device = self.size, self.device
+        pairs = 4 if self.tiny else 16
+        generator = torch.Generator().manual_seed(0)
+        tokens = torch.randint(N_SPECIAL, size.n_words, (pairs, size.bptt), generator=generator)
+        lengths = torch.linspace(size.bptt // 4, size.bptt, pairs).long()
+        mask = torch.arange(size.bptt)[None, :] < lengths[:, None]
+        tokens = tokens.masked_fill(~mask, 2).to(device)
+        mask = mask.to(device)
+        labels = torch.randint(0, len(LABELS), (pairs,), generator=generator).to(device)
+
+        def step_of(bf16: bool) -> Callable[[], float]:
+            torch.manual_seed(0)
+            model = XnliClassifier(build_ours(size, device), 0.0).to(device).train()
+            optimizer = torch.optim.Adam(model.parameters(), lr=5e-6)
+            autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+
+            def step() -> float:
+                optimizer.zero_grad(set_to_none=True)
+                with autocast:
+                    logits = model(tokens, None, mask)
+                loss = torch.nn.functional.cross_entropy(logits.float(), labels)
+                loss.backward()
+                optimizer.step()
+                return float(loss.detach())
+            return step
+
+        steps = {"fp32": step_of(False), "bf16 autocast": step_of(True)}
+        seconds = time_steps(steps, size.steps, 3, device)
+        real_tokens = int(mask.sum())
+        rate = {name: real_tokens / s for name, s in seconds.items()}
+        self.result.rows.append(Row(
+            f"XNLI fine-tuning step, {size.n_layers}x{size.dim}, {pairs} pairs of "
+            f"{size.bptt // 4}-{size.bptt} tokens, bf16 autocast", "tokens/s",
+            rate["bf16 autocast"], rate["fp32"], "fp32 (as xlm xnli runs now)"))
+        return {"pairs": pairs, "real_tokens": real_tokens, "seconds_per_step": seconds,
+                "tokens_per_s": rate}
+
     def _xlm(self, *args: str) -> float:
         """Run an `xlm` command (in this interpreter); its wall seconds."""
         command = [sys.executable, "-m", "xlm", *args]
@@ -373,8 +419,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="scratch folder, emptied first (default: benchmarks/work/...)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if args.cpu and not args.tiny:
+        parser.error("--cpu needs --tiny (the paper's model would take hours on a CPU)")
     if not args.cpu and not torch.cuda.is_available():
-        print(f"gpu-check: no CUDA GPU on this machine (torch {torch.__version__}); nothing "
+        why = ("a CPU-only build: install a CUDA build of torch" if torch.version.cuda is None
+               else f"built for CUDA {torch.version.cuda}")
+        print(f"gpu-check: no CUDA GPU visible to torch {torch.__version__} ({why}); nothing "
               "measured (`--cpu --tiny` runs the same code on CPU)")
         return 0
     device = torch.device("cpu" if args.cpu else "cuda")
@@ -392,6 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check.phase("training_step", check.training_step)
         check.phase("compiled_step", check.compiled_step)
+        check.phase("xnli_step", check.xnli_step)
         check.phase("pretrain_resume", check.pretrain_and_resume)
         check.phase("xnli", check.xnli_fine_tuning)
     finally:

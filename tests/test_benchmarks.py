@@ -54,7 +54,8 @@ def test_gpu_check_cpu_tiny_runs_every_phase(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     data = json.loads((tmp_path / "results" / "gpu.json").read_text(encoding="utf-8"))
     phases = data["details"]["phases"]
-    assert list(phases) == ["training_step", "compiled_step", "pretrain_resume", "xnli"]
+    assert list(phases) == ["training_step", "compiled_step", "xnli_step", "pretrain_resume",
+                            "xnli"]
     assert not data["details"]["failed"]
     assert all("error" not in p and "skipped" not in p for p in phases.values()), phases
     step = phases["training_step"]
@@ -63,6 +64,7 @@ def test_gpu_check_cpu_tiny_runs_every_phase(tmp_path: Path) -> None:
     # Same weights and batch; dropout masks differ between the two, so not to the digit.
     assert phases["compiled_step"]["first_loss"]["compiled"] == pytest.approx(
         phases["compiled_step"]["first_loss"]["eager"], rel=0.05)
+    assert all(rate > 0 for rate in phases["xnli_step"]["tokens_per_s"].values())
     resume = phases["pretrain_resume"]
     assert len(resume["losses"]["straight"]) == resume["settings"]["max_steps"]
     assert resume["max_relative_difference"] <= 1e-5
