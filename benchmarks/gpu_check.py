@@ -305,9 +305,13 @@ class Check:
             command.append("--cpu")
         log_path = self.work / "logs" / f"{args[0]}-{len(list(self.work.glob('logs/*')))}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        if self.cuda:  # one GPU: `xlm pretrain` would start a rank on every visible one
+            env["CUDA_VISIBLE_DEVICES"] = env.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0]
         begin = time.perf_counter()
         with open(log_path, "w", encoding="utf-8") as handle:
-            done = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, check=False)
+            done = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, check=False,
+                                  env=env)
         if done.returncode != 0:
             tail = log_path.read_text(encoding="utf-8").strip().splitlines()[-1:]
             raise RuntimeError(f"{' '.join(command[2:4])} exited {done.returncode} "

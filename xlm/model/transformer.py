@@ -3,7 +3,8 @@
 Token + learned position + language embeddings are summed and layer-normed, then go
 through post-LN blocks (multi-head attention, GELU feed-forward of 4x width). The
 output projection is tied to the token embeddings and has its own bias. The same
-block, with cross-attention switched on, builds the decoder of the MT models.
+block, with cross-attention switched on, builds the decoder of the MT models; generation
+runs it one token at a time with a `DecoderCache` of past keys and values.
 
 Tensors are batch-first: tokens are (batch, length). Boolean masks are True where
 a position holds a real token. Targets use -100 for "not predicted", so one
