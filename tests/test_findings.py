@@ -138,3 +138,14 @@ def test_data_root_missing_or_wrong_is_one_line(tmp_path) -> None:
     plain = {"xnli": {"train": "demo/x.tsv"}, "data_root": None}
     expand_data_root(plain, "config.yaml")  # no placeholder: nothing needed
     assert plain["xnli"]["train"] == "demo/x.tsv"
+
+
+def test_paper_tables_average_the_seeds() -> None:
+    """A table cell is the mean over seeds of each seed's newest record."""
+    from xlm.report.tables import build_tables
+
+    records = [rec("mlm", 0, 40, run_name="s"), rec("mlm", 1, 50, run_name="s"),
+               rec("mlm", 1, 10, run_name="s", timestamp="2026-11-01T00:00:00Z")]
+    table1 = build_tables([{**r, "setting": "zero-shot"} for r in records])[0]
+    [ours] = [row for row in table1.rows if not row.reference]
+    assert ours.cells[table1.columns.index("fr")] == 45.0
