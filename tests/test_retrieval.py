@@ -155,3 +155,18 @@ def test_the_workflow_records_retrieval_and_tables_it(tiny_pipeline):
                  and r["pooling"] == "mean" and r["weights"] == "pretrained")
     assert "| tiny | mlm_tlm | pretrained | mean | p@1 | " in table
     assert f"{found['value']:.1f}" in table
+
+
+def test_table_puts_each_pairs_directions_side_by_side():
+    records = [{"task": "retrieval", "model": "mlm", "split": "test", "lang": pair,
+                "direction": direction, "pooling": "mean", "weights": weights,
+                "metric": "p@1", "value": value, "sentences": 100, "run_name": "r"}
+               for pair, direction, weights, value in (
+                   ("en-fr", "fr-en", "pretrained", 40.0), ("en-fr", "en-fr", "pretrained", 30.0),
+                   ("en-de", "de-en", "pretrained", 20.0), ("en-de", "en-de", "untrained", 2.0))]
+    table = retrieval_table(records, {})
+    assert table.columns == ("en-de", "de-en", "en-fr", "fr-en", "avg")
+    pretrained, untrained = table.rows
+    assert pretrained.descriptors == ("mlm", "pretrained", "mean", "p@1")
+    assert pretrained.cells == (None, 20.0, 30.0, 40.0, 30.0)
+    assert untrained.cells == (2.0, None, None, None, 2.0)

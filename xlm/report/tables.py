@@ -397,7 +397,11 @@ def retrieval_table(records: Sequence[Record], refs: dict[str, Any]) -> Table:
                            str(r.get("pooling") or "mean"), r["metric"]),
         column=direction,
     )
-    directions = _columns((), (col for row in grid.cells.values() for col in row))
+    # Each configured pair's two directions side by side: en-fr, fr-en, en-de, de-en, ...
+    pairs = sorted({r["lang"] for r in grid.all_used() if r["lang"].count("-") == 1})
+    paired = [d for pair in pairs for d in (pair, "-".join(reversed(pair.split("-"))))]
+    present = {col for row in grid.cells.values() for col in row}
+    directions = _columns([d for d in dict.fromkeys(paired) if d in present], present)
 
     def average(cells: tuple[Cell, ...]) -> tuple[Cell, ...]:
         present = [cell for cell in cells if isinstance(cell, float)]
