@@ -163,6 +163,11 @@ def test_preset_sources_over_http_give_the_same_data_as_local_files(tmp_path, sh
         assert not (fetched / "data").exists()
         snakemake(fetched, "data", timeout=1500)
         assert outputs(fetched) == expected
+        news = (fetched / "data" / "raw" / "text" / "en.txt").read_bytes()
+        assert news == plain["news2007.en"] + b"".join(
+            plain["news2008.en"].splitlines(keepends=True)[:130])  # local_text_max_lines
+        labels = (fetched / "data" / "xnli" / "en.train.label").read_text().split()
+        assert "contradiction" in labels and "contradictory" not in labels  # XNLI-MT's word
         pinned = read_lock(fetched / "config.lock")  # beside the --configfile
         assert len(pinned) == 8 and all(name.startswith(url) for name in pinned)
         dry = snakemake(fetched, "-n", "download")
