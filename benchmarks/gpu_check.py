@@ -132,6 +132,11 @@ class Check:
         self.start = time.perf_counter()
         self.result = Result("gpu")
         self.details: dict[str, Any] = {"device": str(device), "tiny": tiny, "phases": {}}
+        if device.type == "cuda":
+            self.details.update(
+                gpu=torch.cuda.get_device_name(device), cuda=torch.version.cuda,
+                cudnn=torch.backends.cudnn.version(),
+                memory_gib=torch.cuda.get_device_properties(device).total_memory / 2 ** 30)
         self.result.details = self.details
         self.failed: list[str] = []
         self.cuda = device.type == "cuda"
@@ -352,6 +357,12 @@ class Check:
         self.model_path = straight_out / "model.pt"
         if not self.model_path.is_file():
             raise RuntimeError(f"{self.model_path}: not written by the straight run")
+        median = sorted(rates)[len(rates) // 2] if rates else None
+        if median:
+            self.result.rows.append(Row(
+                f"xlm pretrain, {settings['n_layers']}x{settings['dim']} MLM+TLM, "
+                f"{settings['precision']}, median of the logged steps after the second",
+                "tokens/s", median))
         self.result.rows.append(Row(
             f"xlm pretrain stopped at step {stop} of {settings['max_steps']} and resumed: "
             "largest relative loss difference to the straight run", "fraction", difference,
@@ -359,7 +370,7 @@ class Check:
         return {"settings": settings, "stop_at": stop, "wall_seconds": wall,
                 "losses": {"straight": straight, "resumed": resumed},
                 "max_relative_difference": difference,
-                "median_tokens_per_s": sorted(rates)[len(rates) // 2] if rates else None}
+                "median_tokens_per_s": median}
 
     def xnli_fine_tuning(self) -> dict[str, Any]:
         """`xlm xnli` from the model `xlm pretrain` just wrote: train, select, evaluate."""

@@ -28,6 +28,8 @@ def test_every_benchmark_runs_quick(tmp_path: Path) -> None:
         assert all(row["ours"] > 0 for row in data["rows"])
     table = summary_table(tmp_path / "results")
     assert "text_to_ids" in table and "| case |" in table
+    decode = json.loads((tmp_path / "results" / "decode.json").read_text(encoding="utf-8"))
+    assert all(case["same_tokens"] for case in decode["details"]["cases"].values())
     text = json.loads((tmp_path / "results" / "text_to_ids.json").read_text(encoding="utf-8"))
     assert all(same == 1.0 for corpus in text["details"]["corpora"].values()
                for same in corpus["same_ids_as_ours"].values())
