@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 import re
 import shlex
 import signal
@@ -22,6 +23,9 @@ CONFIG_FILES = list(dict.fromkeys(str(Path(f).resolve()) for f in workflow.confi
 CONFIG_SOURCE = " and ".join(
     CONFIG_FILES + (["--config"] if workflow.config_settings.config else [])
 ) or "config"
+# Error messages of jobs name it too; through the environment, not the command, so that
+# giving the same settings under another file name reruns nothing.
+os.environ["XLM_CONFIG_SOURCE"] = CONFIG_SOURCE
 try:
     expand_data_root(config, source=CONFIG_SOURCE)  # `{data_root}/...` paths (configs/study.yaml)
     for _warning in validate_config(config, source=CONFIG_SOURCE):

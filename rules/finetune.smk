@@ -37,11 +37,10 @@ rule xnli_finetune:
     log:
         "logs/xnli/finetune/{model}.log",
     shell:
-        "echo \"== $(date -u '+%F %T') UTC: job started; earlier attempts stay above ==\""
-        " >> {log:q}; xlm xnli --model {input.model:q} --name {wildcards.model} --data data/xnli"
+        "xlm xnli --model {input.model:q} --name {wildcards.model} --data data/xnli"
         " --vocab {input.vocab:q} --languages {params.languages}"
         " --translate-train {params.translate_train} --settings {params.settings:q}"
-        " --out {params.out:q} --threads {threads} >> {log:q} 2>&1"
+        " --out {params.out:q} --threads {threads} > {log:q} 2>&1"
 
 
 use rule xnli_finetune as xnli_finetune_seeded with:
@@ -79,10 +78,9 @@ rule mt_train:
     log:
         "logs/mt/train/{experiment}.log",
     shell:
-        "echo \"== $(date -u '+%F %T') UTC: job started; earlier attempts stay above ==\""
-        " >> {log:q}; xlm mt-train --settings {params.settings:q} {params.init} --data data/bin"
+        "xlm mt-train --settings {params.settings:q} {params.init} --data data/bin"
         " --vocab {input.vocab:q} --codes {input.codes:q} --tokenizer {params.tokenizer:q}"
-        " --out {params.out:q} --threads {threads} >> {log:q} 2>&1"
+        " --out {params.out:q} --threads {threads} > {log:q} 2>&1"
 
 
 use rule mt_train as mt_train_seeded with:
@@ -109,10 +107,9 @@ rule lm_train:
     log:
         "logs/lm/{combination}.log",
     shell:
-        "echo \"== $(date -u '+%F %T') UTC: job started; earlier attempts stay above ==\""
-        " >> {log:q}; xlm lm --name {wildcards.combination} --target {params.target}"
+        "xlm lm --name {wildcards.combination} --target {params.target}"
         " --settings {params.settings:q} --data data/bin --vocab {input.vocab:q}"
-        " --out {params.out:q} --threads {threads} >> {log:q} 2>&1"
+        " --out {params.out:q} --threads {threads} > {log:q} 2>&1"
 
 
 use rule lm_train as lm_train_seeded with:

@@ -27,16 +27,13 @@ rule check_parallel:
         "data/para/aligned/{pair}.{split}.json",
     params:
         key=lambda wildcards: f"parallel.pairs.{wildcards.pair}.{wildcards.split}",
-        # For the error message only; consumers take the result as ancient(), so another
-        # config file name reruns this check, not the tokenizing that follows it.
-        config_file=CONFIG_SOURCE,
     conda:
         PREPROCESS_ENV
     log:
         "logs/parallel/check/{pair}.{split}.log",
     shell:
         "xlm check-aligned --inputs {input:q} --key {params.key:q} --output {output:q}"
-        " --config-file {params.config_file:q} > {log:q} 2>&1"
+        " > {log:q} 2>&1"
 
 
 rule tokenize_parallel:
@@ -44,7 +41,7 @@ rule tokenize_parallel:
     input:
         unpack(tokenizer_inputs),
         text=lambda wildcards: parallel_source(wildcards.pair, wildcards.split, wildcards.lang),
-        aligned=ancient("data/para/aligned/{pair}.{split}.json"),
+        aligned="data/para/aligned/{pair}.{split}.json",
     output:
         "data/para/tok/{pair}.{split}.{lang}.txt",
     params:

@@ -32,10 +32,9 @@ rule pretrain_model:
     log:
         "logs/pretrain/{model}.log",
     shell:
-        "echo \"== $(date -u '+%F %T') UTC: job started; earlier attempts stay above ==\""
-        " >> {log:q}; xlm pretrain --name {wildcards.model} --settings {params.settings:q}"
+        "xlm pretrain --name {wildcards.model} --settings {params.settings:q}"
         " --data data/bin --vocab {input.vocab:q} --out {params.out:q}"
-        " --threads {threads} --ranks {resources.tasks} >> {log:q} 2>&1"
+        " --threads {threads} --ranks {resources.tasks} > {log:q} 2>&1"
 
 
 rule pretrain:

@@ -77,16 +77,13 @@ rule check_mt:
         "data/mt/aligned/{pair}.{split}.json",
     params:
         key=lambda wildcards: f"mt_data.pairs.{wildcards.pair}.{wildcards.split}",
-        # For the error message only; consumers take the result as ancient(), so another
-        # config file name reruns this check, not the tokenizing that follows it.
-        config_file=CONFIG_SOURCE,
     conda:
         PREPROCESS_ENV
     log:
         "logs/mt/check/{pair}.{split}.log",
     shell:
         "xlm check-aligned --inputs {input:q} --key {params.key:q} --output {output:q}"
-        " --config-file {params.config_file:q} > {log:q} 2>&1"
+        " > {log:q} 2>&1"
 
 
 rule mt_reference:
@@ -94,7 +91,7 @@ rule mt_reference:
     BLEU, once both sides are known to align."""
     input:
         text=lambda wildcards: mt_source(wildcards.pair, wildcards.split, wildcards.lang),
-        aligned=ancient("data/mt/aligned/{pair}.{split}.json"),
+        aligned="data/mt/aligned/{pair}.{split}.json",
     output:
         "data/mt/{pair}.{lang}.{split}.ref",
     conda:

@@ -313,12 +313,9 @@ def test_workflow_reads_compressed_inputs_and_refuses_unaligned_pairs(tmp_path, 
     assert (workdir / "data/mt/en-fr.fr.test.ref").read_bytes() == mt["fr"].read_bytes()
     assert json.loads((workdir / "data/para/aligned/en-fr.valid.json").read_text())["lines"] == 60
 
-    # The same config under another name reruns the cheap checks (their error messages name
-    # the file), never the tokenizing after them.
+    # The same config under another name reruns nothing (the checks' error messages take
+    # the file name from the environment, not from params that would trigger a rerun).
     other = workdir / "other.yaml"
     shutil.copy(workdir / "config.yaml", other)
-    dry = snakemake(workdir, *good, "--configfile", str(other), "--dry-run", "--quiet",
-                    "rules")
-    rules = {line.split()[0] for line in dry.stdout.splitlines()
-             if line.strip() and line.split()[-1].isdigit()} - {"total"}
-    assert rules == {"check_parallel", "check_mt"}, dry.stdout
+    dry = snakemake(workdir, *good, "--configfile", str(other), "--dry-run")
+    assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout

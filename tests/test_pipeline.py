@@ -108,6 +108,25 @@ def test_changing_a_models_lr_reruns_it_and_what_follows_only(pipeline, tmp_path
     assert mtimes(workdir, "data/**/*") == before
 
 
+def rules_to_run(workdir) -> set[str]:
+    """The rules a dry run of `all` would run in `workdir`."""
+    result = snakemake(workdir, "all", "--dry-run", "--quiet", "rules")
+    return {line.split()[0] for line in result.stdout.splitlines()
+            if line.strip() and line.split()[-1].isdigit() and line.split()[0] != "total"}
+
+
+def test_changing_the_beam_redecodes_and_rerenders_only(pipeline, tmp_path):
+    """mt.beam is a param of MT evaluation only: the MT test sets are decoded again and the
+    tables re-rendered, nothing is retrained, and the XNLI plot is not redrawn."""
+    original, config = pipeline
+    workdir = tmp_path / "beam"
+    shutil.copytree(original, workdir, symlinks=True)
+    config = copy.deepcopy(config)
+    config["mt"]["beam"] += 1
+    write_config(workdir, config)
+    assert rules_to_run(workdir) == {"mt_evaluate", "tables", "all"}
+
+
 def test_report_holds_the_tables_and_plots(pipeline, tmp_path):
     workdir, _ = pipeline
     report = tmp_path / "report.html"
@@ -116,3 +135,45 @@ def test_report_holds_the_tables_and_plots(pipeline, tmp_path):
     assert report.stat().st_size > 10_000
     for name in ("table1_xnli.csv", "curves.png", "xnli_accuracy.png"):
         assert name in html, name
+
+
+TRAINED = ["results/mlm_tlm/pretrain/metrics.json", "results/mlm_tlm/xnli/metrics.json",
+           "results/sup_fr_en/mt/metrics.json"]
+
+
+def values(workdir, path) -> list[tuple]:
+    """The figures of a metrics file, without provenance that differs between runs."""
+    return [tuple(sorted((k, v) for k, v in record.items()
+                         if k not in ("timestamp", "git_revision", "config_hash")))
+            for record in json.loads((workdir / path).read_text(encoding="utf-8"))]
+
+
+def test_a_tokenizer_change_retrains_instead_of_resuming(pipeline, tmp_path):
+    """Issue 12: a tokenizer setting relearns BPE (other ids, maybe the same sizes); the
+    reruns of pretraining, XNLI and MT must not resume their old checkpoints but train
+    from step 0, and end with the figures of a fresh run with the new setting."""
+    original, config = pipeline
+    workdir = tmp_path / "rerun"
+    shutil.copytree(original, workdir, symlinks=True)
+    config = copy.deepcopy(config)
+    config["tokenize"]["lowercase"] = True
+    write_config(workdir, config)
+    snakemake(workdir, *TRAINED, timeout=900)
+    pretrain_log = (workdir / "logs" / "pretrain" / "mlm_tlm.log").read_text()
+    assert "resumed from" not in pretrain_log
+    assert "not resuming, since" in pretrain_log and "data/bpe/vocab changed" in pretrain_log
+    # Snakemake empties the rule's log; the history of both attempts is kept beside.
+    history = (workdir / "results" / "mlm_tlm" / "pretrain" / "train.log").read_text()
+    assert history.count("xlm pretrain started") == 2
+    assert history.index("not resuming") > history.rindex("xlm pretrain started")
+    for log in ("logs/xnli/finetune/mlm_tlm.log", "logs/mt/train/sup_fr_en.log"):
+        text = (workdir / log).read_text()
+        assert "not resuming, since" in text and "resuming from" not in text, log
+    assert list((workdir / "results" / "mlm_tlm" / "pretrain").glob("checkpoints.stale-*"))
+
+    fresh = tmp_path / "fresh"
+    write_config(fresh, config)
+    snakemake(fresh, *TRAINED, timeout=900)
+    for path in TRAINED:
+        assert values(workdir, path) == values(fresh, path), path
+        assert values(workdir, path) != values(original, path), path

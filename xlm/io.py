@@ -176,3 +176,26 @@ def copy_text(source: str | os.PathLike[str], output: str | os.PathLike[str]) ->
             out.write(line if line.endswith("\n") else line + "\n")
             lines += 1
     return lines
+
+
+HISTORY_LOG = "train.log"
+
+
+def keep_log_history(out_dir: str | os.PathLike[str], command: str) -> Path:
+    """Append this process's log records to `out_dir/train.log` too.
+
+    Snakemake empties a rule's `log:` file before each attempt, so that file shows the
+    current attempt only; training jobs resume across attempts (preemption, Ctrl-C), and
+    their whole history (the interrupted attempt, then the one that resumed it) is kept
+    here, beside the checkpoints, one dated `started` line per attempt.
+    """
+    import logging
+
+    path = Path(out_dir) / HISTORY_LOG
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
+                                           "%Y-%m-%d %H:%M:%S"))
+    logging.getLogger().addHandler(handler)
+    logging.getLogger(__name__).info("== xlm %s started (earlier attempts above) ==", command)
+    return path

@@ -38,7 +38,7 @@ from xlm.data.batching import regroup
 from xlm.data.dictionary import N_SPECIAL, PAD, Dictionary
 from xlm.data.indexed import IndexedDataset
 from xlm.errors import UserError
-from xlm.io import atomic_open
+from xlm.io import atomic_open, keep_log_history
 from xlm.model.generate import greedy
 from xlm.model.transformer import IGNORE_INDEX, ModelConfig, TransformerModel
 from xlm.tasks.bleu import tok_bleu
@@ -548,6 +548,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    keep_log_history(args.out, "mt-train")
     settings = settings_from_json(MtSettings, args.settings, "mt")
     extra: dict[str, Any] = {"tokenizer": json.loads(args.tokenizer), "codes": None}
     if args.codes:

@@ -34,6 +34,7 @@ from torch import nn
 from xlm.data.dictionary import EOS
 from xlm.data.xnli import LABELS, load_labels
 from xlm.errors import UserError
+from xlm.io import keep_log_history
 from xlm.model.transformer import TransformerModel
 from xlm.report.records import write_metrics
 from xlm.tasks.common import (
@@ -308,6 +309,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    keep_log_history(args.out, "xnli")
     settings = settings_from_json(XnliSettings, args.settings, "xnli")
     for lang in args.translate_train:
         if lang == "en" or lang not in args.languages:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,7 +39,9 @@ def add_check_aligned_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the two sides (plain, .gz or .xz)")
     parser.add_argument("--key", required=True,
                         help="the config key naming them, for the error message")
-    parser.add_argument("--config-file", help="the config file(s) given, for the error message")
+    parser.add_argument("--config-file", default=os.environ.get("XLM_CONFIG_SOURCE"),
+                        help="the config file(s) given, for the error message (default: "
+                             "$XLM_CONFIG_SOURCE, which the workflow sets)")
     parser.add_argument("--output", required=True, type=Path,
                         help="JSON record of the line count of each side")
 

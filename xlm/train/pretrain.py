@@ -23,6 +23,7 @@ import logging
 
 import torch
 
+from xlm.io import keep_log_history
 from xlm.train.distributed import cleanup, setup_distributed
 from xlm.train.launch import run_ranks_if_needed
 from xlm.train.settings import PretrainSettings
@@ -57,7 +58,9 @@ def run(args: argparse.Namespace) -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     context = setup_distributed(force_cpu=args.cpu)
-    if not context.is_main:
+    if context.is_main:
+        keep_log_history(args.out, "pretrain")
+    else:
         logging.getLogger().setLevel(logging.WARNING)
     try:
         trainer = Pretrainer(settings, data_dir=args.data, vocab=args.vocab, out_dir=args.out,
