@@ -25,7 +25,7 @@ CONFIG_SOURCE = " and ".join(
 ) or "config"
 # Error messages of jobs name it too; through the environment, not the command, so that
 # giving the same settings under another file name reruns nothing.
-os.environ["XLM_CONFIG_SOURCE"] = CONFIG_SOURCE
+os.environ.update({"XLM_CONFIG_SOURCE": CONFIG_SOURCE})
 try:
     expand_data_root(config, source=CONFIG_SOURCE)  # `{data_root}/...` paths (configs/study.yaml)
     for _warning in validate_config(config, source=CONFIG_SOURCE):
