@@ -12,6 +12,8 @@
    resume must equal the straight run's;
 5. an XNLI fine-tuning step (`XnliClassifier`, 16 pairs) at the same model size, fp32 as
    `xlm xnli` runs now against bf16 autocast; then a real `xlm xnli` from the model of 4.
+6. decoding with and without the key/value cache (`benchmarks/decode.py`, the paper's MT
+   model size on a GPU).
 It writes `benchmarks/results/gpu.json` (the suite's format, so `benchmarks/README.md`'s
 table shows it) and prints a summary. Without a GPU it says so in one line and exits 0.
 `--cpu --tiny` runs the same code paths on CPU with tiny sizes (1-2 minutes on 2 busy
@@ -394,6 +396,15 @@ class Check:
                                     "s", wall, note=f"valid.en acc {accuracy.get('valid.en')}"))
         return {"settings": settings, "wall_seconds": wall, "accuracy": accuracy}
 
+    def decoding(self) -> dict[str, Any]:
+        """`benchmarks/decode.py` on this device: cached against uncached decoding."""
+        from benchmarks import decode
+
+        options = Options(quick=self.tiny, repeats=2, device=self.device.type)
+        result = decode.run(options)
+        self.result.rows.extend(result.rows)
+        return result.details
+
     @property
     def demo(self) -> tuple[Path, Path, Path]:
         if not hasattr(self, "_demo"):
@@ -460,6 +471,7 @@ def main(argv: list[str] | None = None) -> int:
         check.phase("xnli_step", check.xnli_step)
         check.phase("pretrain_resume", check.pretrain_and_resume)
         check.phase("xnli", check.xnli_fine_tuning)
+        check.phase("decode", check.decoding)
     finally:
         torch.set_num_threads(threads)
     check.details["wall_seconds"] = round(time.perf_counter() - check.start, 1)

@@ -57,7 +57,7 @@ def test_gpu_check_cpu_tiny_runs_every_phase(tmp_path: Path) -> None:
     data = json.loads((tmp_path / "results" / "gpu.json").read_text(encoding="utf-8"))
     phases = data["details"]["phases"]
     assert list(phases) == ["training_step", "compiled_step", "xnli_step", "pretrain_resume",
-                            "xnli"]
+                            "xnli", "decode"]
     assert not data["details"]["failed"]
     assert all("error" not in p and "skipped" not in p for p in phases.values()), phases
     step = phases["training_step"]
@@ -71,4 +71,5 @@ def test_gpu_check_cpu_tiny_runs_every_phase(tmp_path: Path) -> None:
     assert len(resume["losses"]["straight"]) == resume["settings"]["max_steps"]
     assert resume["max_relative_difference"] <= 1e-5
     assert {"valid.en", "valid.fr", "test.en", "test.fr"} <= set(phases["xnli"]["accuracy"])
+    assert all(case["same_tokens"] for case in phases["decode"]["cases"].values())
     assert "gpu-check on cpu:" in done.stdout
