@@ -77,7 +77,7 @@ def test_study_smoke_runs_every_claim_and_the_findings_table(tmp_path, shared_da
                  "metrics.json", "results/lm_ne_hi/lm/seed{}/metrics.json"):
         for seed in (0, 1):
             records = json.loads((work / path.format(seed)).read_text())
-            assert {record["seed"] for record in records} == {seed}
+            assert {record.get("seed") for record in records} == {seed}
 
     # the findings table: one row per claim, each verdict the one the records give
     tables = work / "results" / "tables"

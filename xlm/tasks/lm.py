@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> None:
     trainer.run()
     trainer.settings = dataclasses.replace(settings, eval_batches=None)  # whole valid/test sets
     out = Path(args.out)
-    pretrain_records = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    trained = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    pretrain_records = [{**record, "seed": settings.seed} for record in trained]  # of seeds
     records = []
     common = {"task": "lm", "model": args.name, "languages": list(settings.clm),
               "seed": settings.seed, **provenance(args.config_hash, args.run_name)}
