@@ -30,9 +30,10 @@ test: $(STAMP)
 DATA ?= $(ROOT)/../shared/data
 STUDY := --configfile configs/study.yaml --config data_root=$(abspath $(DATA))
 
+# (The targets come first: --configfile and --config take every word after them.)
 study: $(STAMP)
-	cd $(ROOT) && $(BIN)/snakemake --cores $(CORES) $(STUDY) all findings
-	cd $(ROOT) && $(BIN)/snakemake $(STUDY) --report results/report.html all findings
+	cd $(ROOT) && $(BIN)/snakemake all findings --cores $(CORES) $(STUDY)
+	cd $(ROOT) && $(BIN)/snakemake all findings --report results/report.html $(STUDY)
 
 # The benchmark suite (issue 8; not part of `test`): benchmarks/results/*.json and the
 # table in benchmarks/README.md. Minutes; see benchmarks/README.md.
