@@ -149,3 +149,6 @@ def test_paper_tables_average_the_seeds() -> None:
     table1 = build_tables([{**r, "setting": "zero-shot"} for r in records])[0]
     [ours] = [row for row in table1.rows if not row.reference]
     assert ours.cells[table1.columns.index("fr")] == 45.0
+    assert any("mean over the seeds (0, 1 here)" in note for note in table1.notes)
+    single = build_tables([{**records[0], "setting": "zero-shot"}])[0]
+    assert not any("seeds" in note for note in single.notes)

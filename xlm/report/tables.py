@@ -8,6 +8,7 @@ and shows as missing, never as zero.
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -437,7 +438,35 @@ TABLE_NAMES = ("table1_xnli", "table2_mt_unsup", "table3_mt_sup", "table4_lm",
                "table5_embeddings", "table_retrieval")
 
 
+SEEDS_NOTE = ("Cells of runs with several seeds (`seeds:` in the config) are the mean over "
+              "the seeds ({seeds} here); the study's findings table gives their spread.")
+TABLE_TASKS = {"table1_xnli": "xnli", "table2_mt_unsup": "mt_unsup", "table3_mt_sup": "mt_sup",
+               "table4_lm": "lm", "table5_embeddings": "embeddings",
+               "table_retrieval": "retrieval"}
+
+
+def averaged_seeds(records: Sequence[Record], task: str) -> list[str]:
+    """The seeds averaged in some cell of a task's table (none when every cell has one)."""
+    cells: dict[tuple[str, ...], set[str]] = {}
+    for record in records:
+        if record["task"] == task and record.get("seed") is not None:
+            key = (record["model"], record["lang"], direction(record), record["metric"],
+                   record["split"], str(record.get("setting")), str(record.get("subset")))
+            cells.setdefault(key, set()).add(str(record["seed"]))
+    several = [seeds for seeds in cells.values() if len(seeds) > 1]
+    return sorted(set().union(*several), key=lambda s: (len(s), s)) if several else []
+
+
 def build_tables(records: Sequence[Record], refs: dict[str, Any] | None = None) -> list[Table]:
-    """All tables: the paper's five in its order, then sentence retrieval."""
+    """All tables: the paper's five in its order, then sentence retrieval; a note on the
+    tables whose cells average several seeds."""
     refs = load_references() if refs is None else refs
-    return [build(records, refs) for build in TABLE_BUILDERS]
+    tables = []
+    for build in TABLE_BUILDERS:
+        table = build(records, refs)
+        seeds = averaged_seeds(records, TABLE_TASKS.get(table.name, ""))
+        if seeds:
+            note = SEEDS_NOTE.format(seeds=", ".join(seeds))
+            table = dataclasses.replace(table, notes=(*table.notes, note))
+        tables.append(table)
+    return tables
