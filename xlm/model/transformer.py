@@ -50,14 +50,16 @@ class ModelOutput:
     """What the objectives need: hidden states, and for predicted positions the loss.
 
     `loss` is the *sum* of token losses and `n_targets` their number, so that the
-    trainer can normalise over the whole (distributed, accumulated) batch.
+    trainer can normalise over the whole (distributed, accumulated) batch. `n_correct` is
+    a tensor on the model's device: reading it waits for the GPU, so callers sum it there
+    and read it when they log.
     """
 
     hidden: Tensor
     logits: Tensor | None = None  # (n_targets, n_words), only at predicted positions
     loss: Tensor | None = None
     n_targets: int = 0
-    n_correct: int = 0
+    n_correct: Tensor | int = 0
 
 
 class MultiHeadAttention(nn.Module):
@@ -179,9 +181,11 @@ class Block(nn.Module):
 def attention_mask(pad_mask: Tensor | None, causal: bool, q_len: int) -> Tensor | None:
     """Boolean (batch, 1, q_len, k_len) mask of allowed pairs; None when nothing is masked.
 
-    With no padding the kernels' own `is_causal` path is used (fastest).
+    With no padding the kernels' own `is_causal` path is used (fastest). Whether a mask
+    hides anything is only asked of a mask on the CPU: on a GPU the answer would wait for
+    the device every step, so callers that know their batch is unpadded pass None.
     """
-    if pad_mask is None or bool(pad_mask.all()):
+    if pad_mask is None or (not pad_mask.is_cuda and bool(pad_mask.all())):
         return None
     mask = pad_mask[:, None, None, :].expand(-1, 1, q_len, -1)
     if causal:
@@ -255,7 +259,8 @@ class TransformerModel(nn.Module):
         x = self.embed(tokens, positions, langs)
         mask = attention_mask(pad_mask, causal, tokens.shape[1])
         memory_mask = None
-        if memory is not None and memory_pad_mask is not None and not bool(memory_pad_mask.all()):
+        if memory is not None and memory_pad_mask is not None and (
+                memory_pad_mask.is_cuda or not bool(memory_pad_mask.all())):
             memory_mask = memory_pad_mask[:, None, None, :]
         for i, block in enumerate(self.blocks):
             layer_cache = None if cache is None else (cache.self_attention[i],
@@ -265,12 +270,16 @@ class TransformerModel(nn.Module):
             cache.length = start + tokens.shape[1]
         if targets is None:
             return ModelOutput(hidden=x)
-        selected = targets != IGNORE_INDEX
-        logits = self.output_logits(x[selected]).float()
-        gold = targets[selected]
+        # The predicted positions are found where `targets` live: on the CPU (as the
+        # trainers pass them) that costs the GPU nothing, where a boolean index of a GPU
+        # tensor waits for the device to learn how many rows it selects.
+        index = (targets.flatten() != IGNORE_INDEX).nonzero().squeeze(1)
+        gold = targets.flatten().index_select(0, index).to(x.device, non_blocking=True)
+        selected = x.flatten(0, 1).index_select(0, index.to(x.device, non_blocking=True))
+        logits = self.output_logits(selected).float()
         loss = F.cross_entropy(logits, gold, reduction="sum")
-        n_correct = int((logits.argmax(-1) == gold).sum())
-        return ModelOutput(hidden=x, logits=logits, loss=loss, n_targets=int(gold.numel()),
+        n_correct = (logits.detach().argmax(-1) == gold).sum()
+        return ModelOutput(hidden=x, logits=logits, loss=loss, n_targets=int(index.numel()),
                            n_correct=n_correct)
 
 

@@ -167,13 +167,19 @@ class Translator(nn.Module):
                 side(self.decoder, self.decoder_langs, tgt, "decoder"))
 
     def loss(self, src: Tensor, src_mask: Tensor, src_lang: int | None, tgt: Tensor,
-             tgt_mask: Tensor, tgt_lang: int | None) -> tuple[Tensor, int]:
-        """Summed cross-entropy of the target tokens after `</s>`, and their number."""
+             tgt_mask: Tensor, tgt_lang: int | None,
+             targets: Tensor | None = None) -> tuple[Tensor, int]:
+        """Summed cross-entropy of the target tokens after `</s>`, and their number.
+
+        `targets` (`target_ids` of the batch on the host) spares the GPU a wait: the
+        decoder finds the predicted positions where the targets are."""
         def langs(tokens: Tensor, lang: int | None) -> Tensor | None:
             return None if lang is None else torch.full_like(tokens, lang)
 
         memory = self.encoder(src, langs=langs(src, src_lang), pad_mask=src_mask).hidden
-        inputs, targets = tgt[:, :-1], tgt[:, 1:].masked_fill(~tgt_mask[:, 1:], IGNORE_INDEX)
+        inputs = tgt[:, :-1]
+        if targets is None:
+            targets = target_ids(tgt, tgt_mask)
         out = self.decoder(inputs, langs=langs(inputs, tgt_lang), pad_mask=tgt_mask[:, :-1],
                            causal=True, memory=memory, memory_pad_mask=src_mask,
                            targets=targets)
@@ -187,6 +193,11 @@ class Translator(nn.Module):
                 "decoder_config": self.decoder.config.to_dict(),
                 "encoder_langs": self.encoder_langs, "decoder_langs": self.decoder_langs,
                 "dictionary": dictionary_state(dictionary), "settings": settings, **extra}
+
+
+def target_ids(tgt: Tensor, tgt_mask: Tensor) -> Tensor:
+    """What the decoder predicts: each token after the first, IGNORE_INDEX on padding."""
+    return tgt[:, 1:].masked_fill(~tgt_mask[:, 1:], IGNORE_INDEX)
 
 
 def load_translator(path: str | Path) -> tuple[Translator, Dictionary, dict[str, Any]]:
@@ -333,8 +344,19 @@ class MtTrainer:
         tokens, mask = pad_sequences(sentences)
         return tokens.to(self.device), mask.to(self.device)
 
-    def _batch(self, kind: str, name: str, number: int, rng: np.random.Generator):
-        """(src tokens, mask, src lang, tgt tokens, mask, tgt lang) of one training batch."""
+    def _batch(self, kind: str, name: str, number: int, rng: np.random.Generator,
+               on_device: bool = True):
+        """(src tokens, mask, src lang, tgt tokens, mask, tgt lang) of one training batch,
+        on the device (`on_device` False: the tensors stay on the CPU; back-translation
+        runs on the device either way)."""
+        src, src_mask, src_id, tgt, tgt_mask, tgt_id = self._host_batch(kind, name, number,
+                                                                         rng)
+        if not on_device:
+            return src, src_mask, src_id, tgt, tgt_mask, tgt_id
+        return (src.to(self.device), src_mask.to(self.device), src_id, tgt.to(self.device),
+                tgt_mask.to(self.device), tgt_id)
+
+    def _host_batch(self, kind: str, name: str, number: int, rng: np.random.Generator):
         s = self.settings
         datasets, batches = self.sources[f"{kind}:{name}"]
         rows = batches.get(number)
@@ -356,8 +378,8 @@ class MtTrainer:
                                max_len=min(s.max_len + 2, int(1.3 * tokens.shape[1] + 5)))
             src = [with_eos(np.asarray(g, dtype=np.int64), s.max_len) for g in generated]
             src_lang, tgt_lang = b, a
-        src_t, src_mask = self._tensors(src)
-        tgt_t, tgt_mask = self._tensors(tgt)
+        src_t, src_mask = pad_sequences(src)
+        tgt_t, tgt_mask = pad_sequences(tgt)
         src_id, tgt_id = self.model.lang_ids(src_lang, tgt_lang)
         return src_t, src_mask, src_id, tgt_t, tgt_mask, tgt_id
 
@@ -433,6 +455,8 @@ class MtTrainer:
         log.info("MT %s (%s): %s parameters, objectives %s, init encoder %s decoder %s",
                  s.kind, s.setting, f"{n_params:,}", [f"{k}:{n}" for k, n in self.objectives],
                  s.encoder_init, s.decoder_init)
+        # The window's loss is a float64 sum on the device, read when logged (reading each
+        # step's loss would wait for the GPU every step); counts are known on the host.
         window = {"loss": 0.0, "targets": 0, "tokens": 0, "start": time.perf_counter()}
         with self.checkpoint.signals():
             while self.step < s.max_steps:
@@ -441,7 +465,7 @@ class MtTrainer:
                 weight = weight_at(self.weights[kind], number)
                 if weight > 0:
                     loss, n_targets, n_tokens = self._update(kind, name, number, weight)
-                    window["loss"] += loss
+                    window["loss"] = window["loss"] + loss.double()
                     window["targets"] += n_targets
                     window["tokens"] += n_tokens
                 self.step += 1
@@ -465,26 +489,32 @@ class MtTrainer:
         return {"best_bleu": self.best_bleu, "best_step": self.best_step}
 
     def _update(self, kind: str, name: str, number: int,
-                weight: float) -> tuple[float, int, int]:
+                weight: float) -> tuple[Tensor, int, int]:
         """One optimizer update of an objective, its loss scaled by `weight` (XLM's
-        lambda); returns the unscaled summed loss, targets and tokens for the log."""
+        lambda); returns the unscaled summed loss (a detached tensor on the device, not
+        read here), targets and tokens for the log."""
         s = self.settings
         rng = np.random.default_rng([s.seed, 7, self.step])
         torch.manual_seed(s.seed * 100003 + self.step)
-        src, src_mask, src_id, tgt, tgt_mask, tgt_id = self._batch(kind, name, number, rng)
+        src, src_mask, src_id, tgt, tgt_mask, tgt_id = self._batch(kind, name, number, rng,
+                                                                   on_device=False)
+        targets = target_ids(tgt, tgt_mask)  # on the host: counted without a device wait
+        n_tokens = int(src_mask.sum() + tgt_mask.sum())
         self.model.train()
-        loss, n_targets = self.model.loss(src, src_mask, src_id, tgt, tgt_mask, tgt_id)
+        loss, n_targets = self.model.loss(
+            src.to(self.device), src_mask.to(self.device), src_id, tgt.to(self.device),
+            tgt_mask.to(self.device), tgt_id, targets=targets)
         self.optimizer.zero_grad(set_to_none=True)
         (weight * loss / max(n_targets, 1)).backward()
         if s.clip_norm > 0:
             nn.utils.clip_grad_norm_(self.model.parameters(), s.clip_norm)
         self.optimizer.step()
         self.scheduler.step()
-        return loss.item(), n_targets, int(src_mask.sum() + tgt_mask.sum())
+        return loss.detach(), n_targets, n_tokens
 
-    def _log(self, window: dict[str, float]) -> None:
+    def _log(self, window: dict[str, Any]) -> None:
         elapsed = max(time.perf_counter() - window["start"], 1e-9)
-        loss = window["loss"] / max(window["targets"], 1)
+        loss = float(window["loss"]) / max(window["targets"], 1)
         tokens_per_s = window["tokens"] / elapsed
         lr = self.optimizer.param_groups[0]["lr"]
         log.info("step %d/%d | mt loss %.4f | ppl %.2f | lr %.2e | %.0f tokens/s", self.step,

@@ -128,11 +128,11 @@ def accuracy(model: XnliClassifier, data: XnliSplit, lang: int | None, batch_siz
     """Accuracy in percent; pairs are batched by length to waste little on padding."""
     model.eval()
     order = np.argsort([len(x) for x in data.inputs], kind="stable")
-    correct = 0
+    correct = torch.zeros((), dtype=torch.int64, device=device)  # summed on the device
     for start in range(0, len(order), batch_size):
         tokens, langs, mask, labels = data.batch(order[start:start + batch_size], lang, device)
-        correct += int((model(tokens, langs, mask).argmax(-1) == labels).sum())
-    return 100.0 * correct / max(len(order), 1)
+        correct += (model(tokens, langs, mask).argmax(-1) == labels).sum()
+    return 100.0 * int(correct) / max(len(order), 1)
 
 
 def _snapshot(position: tuple[int, int, int], best: dict[str, Any], model: nn.Module,
@@ -218,12 +218,17 @@ class XnliFineTuner:
                 order = np.random.default_rng([s.seed, combo, epoch]).permutation(
                     len(self.train.labels))[:s.epoch_size]
                 batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+                # The window's loss is summed on the device (float64, as Python sums the
+                # steps' values) and read when logged, not every step; tokens are counted
+                # from the host's lengths.
                 window_start, window_tokens = time.perf_counter(), 0
-                window_loss, window_steps = 0.0, 0
+                window_loss: torch.Tensor | float = 0.0
+                window_steps = 0
                 while batch_index < len(batches):
                     model.train()
+                    rows = batches[batch_index]
                     tokens, langs, mask, labels = self.train.batch(
-                        batches[batch_index], self.lang_ids[self.train_lang], self.device)
+                        rows, self.lang_ids[self.train_lang], self.device)
                     loss = nn.functional.cross_entropy(model(tokens, langs, mask), labels)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
@@ -231,14 +236,14 @@ class XnliFineTuner:
                         nn.utils.clip_grad_norm_(model.parameters(), s.clip_norm)
                     optimizer.step()
                     batch_index += 1
-                    window_tokens += int(mask.sum())
-                    window_loss += loss.item()
+                    window_tokens += sum(len(self.train.inputs[i]) for i in rows)
+                    window_loss = window_loss + loss.detach().double()
                     window_steps += 1
                     if batch_index % s.log_every == 0 or batch_index == len(batches):
                         elapsed = max(time.perf_counter() - window_start, 1e-9)
                         log.info("lr %g batch %d epoch %d step %d/%d | loss %.4f | %.0f tokens/s",
                                  lr, batch_size, epoch + 1, batch_index, len(batches),
-                                 window_loss / window_steps, window_tokens / elapsed)
+                                 float(window_loss) / window_steps, window_tokens / elapsed)
                         window_start, window_tokens, window_loss, window_steps = (
                             time.perf_counter(), 0, 0.0, 0)
                     position = (combo, epoch, batch_index)

@@ -48,7 +48,12 @@ from xlm.train.checkpoint import (
     save_atomic,
     save_pretrained,
 )
-from xlm.train.distributed import DistributedContext, all_reduce_sum, barrier
+from xlm.train.distributed import (
+    DistributedContext,
+    all_reduce_count,
+    all_reduce_sum,
+    barrier,
+)
 from xlm.train.fingerprint import dataset_files, make_fingerprint, move_aside
 from xlm.train.masking import MaskingConfig, mask_batch, target_weights
 from xlm.train.optim import build_optimizer
@@ -85,18 +90,30 @@ def _trajectory(settings: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class Stats:
-    """Sums for one objective and source: loss, predicted tokens, correct, input tokens."""
+    """Sums for one objective and source: loss, predicted tokens, correct, input tokens.
 
-    loss: float = 0.0
+    Loss and correct predictions stay tensors on the model's device (float64, so the sums
+    equal Python's sums of each step's value) and are read by `values()` when a window is
+    logged: reading them every step would wait for the GPU every step. The counts are
+    known on the host.
+    """
+
+    loss: torch.Tensor | float = 0.0
     targets: float = 0.0
-    correct: float = 0.0
+    correct: torch.Tensor | float = 0.0
     tokens: float = 0.0
 
-    def add(self, loss: float, targets: int, correct: int, tokens: int) -> None:
-        self.loss += loss
+    def add(self, loss: torch.Tensor, targets: int, correct: torch.Tensor | int,
+            tokens: int) -> None:
+        self.loss = self.loss + loss.detach().double()
         self.targets += targets
-        self.correct += correct
+        self.correct = self.correct + (correct.double() if isinstance(correct, torch.Tensor)
+                                       else correct)
         self.tokens += tokens
+
+    def values(self) -> list[float]:
+        """[loss, targets, correct, tokens] as numbers (the one read of the device)."""
+        return [float(self.loss), float(self.targets), float(self.correct), float(self.tokens)]
 
 
 class Pretrainer:
@@ -236,23 +253,37 @@ class Pretrainer:
     def _model_inputs(self, objective: str, batch: Batch, noise_seed: int,
                       evaluation: bool = False) -> dict[str, Any]:
         """Keyword arguments of the model's forward for this objective (`evaluation`:
-        MLM/TLM targets all masked, as XLM evaluates)."""
+        MLM/TLM targets all masked, as XLM evaluates).
+
+        Targets stay on the CPU, where the model finds the predicted positions and the
+        trainer counts them without waiting for the device; a padding mask that hides
+        nothing is dropped here, on the host, so the model's fast unmasked path runs."""
         if objective == "clm":
             tokens = batch.tokens.to(self.device)
             langs = batch.langs.to(self.device)
             return {"tokens": tokens[:, :-1], "langs": langs[:, :-1], "causal": True,
-                    "targets": tokens[:, 1:]}
+                    "targets": batch.tokens[:, 1:]}
         masking, weights = ((self.eval_masking, self.eval_mask_weights) if evaluation
                             else (self.masking, self.mask_weights))
         inputs, targets = mask_batch(batch, masking, weights, self.dictionary.mask_index,
                                      len(self.dictionary),
                                      torch.Generator().manual_seed(noise_seed))
+        if batch.pad_mask is not None and bool(batch.pad_mask.all()):
+            batch = Batch(batch.tokens, batch.langs, batch.positions, None, batch.global_rows,
+                          batch.row_offset, batch.global_length)
         batch = batch.to(self.device)
-        return {"tokens": inputs.to(self.device), "positions": batch.positions,
-                "langs": batch.langs, "pad_mask": batch.pad_mask,
-                "targets": targets.to(self.device)}
+        return {"tokens": inputs.to(self.device, non_blocking=True),
+                "positions": batch.positions, "langs": batch.langs, "pad_mask": batch.pad_mask,
+                "targets": targets}
 
     # ----------------------------------------------------------------- training
+    def _global_count(self, n_local: int) -> float | torch.Tensor:
+        """Targets of the global batch, at least 1: this rank's count on one rank, else a
+        tensor all-reduced on the device that the loss divides by without reading it."""
+        if not self.context.distributed:
+            return float(max(n_local, 1))
+        return all_reduce_count(n_local, self.context)
+
     def train_step(self) -> None:
         """One update: `accumulate` batches, clipped gradients, optimizer and lr step."""
         s, ctx = self.settings, self.context
@@ -268,17 +299,17 @@ class Pretrainer:
             flip = objective == "tlm" and tlm_flipped(s.seed, draw)  # both orders, as XLM
             batch = self._batch(self.data["train"][objective][source], source, rows, flip)
             inputs = self._model_inputs(objective, batch, seed_of(s.seed, 1, draw))
-            n_local = int((inputs["targets"] != -100).sum())
-            n_global = all_reduce_sum([n_local], ctx)[0]
+            n_local = int((inputs["targets"] != -100).sum())  # on the host: no device wait
+            n_global = self._global_count(n_local)
             torch.manual_seed(seed_of(s.seed, 2, draw, ctx.rank))  # dropout
             last = micro == s.accumulate - 1
             no_sync = ctx.distributed and not last
             with self.ddp.no_sync() if no_sync else contextlib.nullcontext():
                 with self._autocast():
                     out = self.ddp(**inputs)
-                loss = out.loss * ctx.world_size / max(n_global, 1) / s.accumulate
+                loss = out.loss * ctx.world_size / n_global / s.accumulate
                 (self.scaler.scale(loss) if self.scaler else loss).backward()
-            self._window[objective].add(out.loss.item(), out.n_targets, out.n_correct,
+            self._window[objective].add(out.loss, out.n_targets, out.n_correct,
                                         batch.n_tokens)
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
@@ -317,12 +348,13 @@ class Pretrainer:
                                                 evaluation=True)
                     with self._autocast():
                         out = self.model(**inputs)
-                    stats.add(out.loss.item(), out.n_targets, out.n_correct, batch.n_tokens)
+                    stats.add(out.loss, out.n_targets, out.n_correct, batch.n_tokens)
                     if objective == "clm":
-                        predicted = inputs["targets"][inputs["targets"] != -100].cpu()
+                        predicted = inputs["targets"][inputs["targets"] != -100]
                         words += int(self.word_end[predicted].sum())
+                loss, targets, correct, _ = stats.values()
                 loss, targets, correct, words = all_reduce_sum(
-                    [stats.loss, stats.targets, stats.correct, words], self.context)
+                    [loss, targets, correct, words], self.context)
                 results[objective][source] = (
                     math.exp(min(loss / max(targets, 1), 100.0)), correct / max(targets, 1))
                 if objective == "clm":
@@ -395,8 +427,7 @@ class Pretrainer:
                                   "lr": self.optimizer.param_groups[0]["lr"]}
         parts, tokens = [], 0.0
         for objective, stats in self._window.items():
-            loss, targets, correct, n_tokens = all_reduce_sum(
-                [stats.loss, stats.targets, stats.correct, stats.tokens], self.context)
+            loss, targets, correct, n_tokens = all_reduce_sum(stats.values(), self.context)
             tokens += n_tokens
             if targets:
                 record[f"{objective}_loss"] = loss / targets
