@@ -270,6 +270,13 @@ class TransformerModel(nn.Module):
             cache.length = start + tokens.shape[1]
         if targets is None:
             return ModelOutput(hidden=x)
+        return self._loss(x, targets)
+
+    @torch.compiler.disable
+    def _loss(self, x: Tensor, targets: Tensor) -> ModelOutput:
+        """Loss over the predicted positions. Outside torch.compile (`compile: true`
+        compiles the layers): how many positions are predicted is data, which would make
+        a compiled graph break or recompile at every batch."""
         # The predicted positions are found where `targets` live: on the CPU (as the
         # trainers pass them) that costs the GPU nothing, where a boolean index of a GPU
         # tensor waits for the device to learn how many rows it selects.

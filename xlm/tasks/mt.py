@@ -111,6 +111,7 @@ class MtSettings:
     log_every: int = 20
     checkpoint_every: int = 500
     seed: int = 0
+    compile: bool = False  # torch.compile encoder and decoder for training (not in the key)
 
     def __post_init__(self) -> None:
         if self.kind not in ("supervised", "unsupervised"):
@@ -290,6 +291,11 @@ class MtTrainer:
         self.model, self.dictionary = build_translator(settings, encoder_path, decoder_path,
                                                        vocab)
         self.model.to(self.device)
+        # What the updates run: the same modules, compiled with `compile: true`
+        # (decoding for back-translation and BLEU runs them uncompiled).
+        self.train_model = self.model if not settings.compile else Translator(
+            torch.compile(self.model.encoder), torch.compile(self.model.decoder),
+            self.model.encoder_langs, self.model.decoder_langs)
         self.init = {"encoder_init": settings.encoder_init, "decoder_init": settings.decoder_init}
         s = settings
         self.noise = NoiseConfig(s.word_shuffle, s.word_dropout, s.word_blank)
@@ -406,7 +412,7 @@ class MtTrainer:
 
     def _key(self) -> dict[str, Any]:
         trajectory = {k: v for k, v in asdict(self.settings).items()
-                      if k not in ("max_steps", "log_every", "checkpoint_every")}
+                      if k not in ("max_steps", "log_every", "checkpoint_every", "compile")}
         return trajectory
 
     def _resume(self) -> None:
@@ -501,7 +507,7 @@ class MtTrainer:
         targets = target_ids(tgt, tgt_mask)  # on the host: counted without a device wait
         n_tokens = int(src_mask.sum() + tgt_mask.sum())
         self.model.train()
-        loss, n_targets = self.model.loss(
+        loss, n_targets = self.train_model.loss(
             src.to(self.device), src_mask.to(self.device), src_id, tgt.to(self.device),
             tgt_mask.to(self.device), tgt_id, targets=targets)
         self.optimizer.zero_grad(set_to_none=True)

@@ -49,6 +49,7 @@ from xlm.tasks.common import (
 )
 from xlm.train.checkpoint import load_pretrained, restore_rng_states, rng_states
 from xlm.train.fingerprint import dataset_files
+from xlm.train.optim import adam_implementation
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class XnliSettings:
     checkpoint_every: int = 500
     log_every: int = 50
     seed: int = 0
+    compile: bool = False  # torch.compile the classifier for training (not in the key)
 
     def __post_init__(self) -> None:
         if not self.lr or not self.batch_size:
@@ -197,7 +199,9 @@ class XnliFineTuner:
     def run(self) -> list[dict[str, Any]]:
         """Fine-tune every grid point, keep the best, evaluate it; return result rows."""
         s = self.settings
-        key = asdict(s) | {"model": str(self.model_path)}
+        # `compile` changes how steps run, not what they compute: not part of the key.
+        key = {k: v for k, v in asdict(s).items() if k != "compile"} | {
+            "model": str(self.model_path)}
         if self.train_lang != "en":
             key["train_lang"] = self.train_lang
         state = self.checkpoint.load(key) or {}
@@ -210,7 +214,9 @@ class XnliFineTuner:
                 lr, batch_size = self.grid[combo]
                 if model is None:
                     model = self._fresh_model(combo)
-                    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+                    forward = torch.compile(model) if s.compile else model
+                    optimizer = torch.optim.Adam(model.parameters(), lr=lr,
+                                                 **adam_implementation(model))
                     if "model" in state:
                         model.load_state_dict(state["model"])
                         optimizer.load_state_dict(state["optimizer"])
@@ -229,7 +235,7 @@ class XnliFineTuner:
                     rows = batches[batch_index]
                     tokens, langs, mask, labels = self.train.batch(
                         rows, self.lang_ids[self.train_lang], self.device)
-                    loss = nn.functional.cross_entropy(model(tokens, langs, mask), labels)
+                    loss = nn.functional.cross_entropy(forward(tokens, langs, mask), labels)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     if s.clip_norm > 0:

@@ -58,6 +58,7 @@ class PretrainSettings:
     log_every: int = 50
     checkpoint_every: int = 1000
     precision: str = "auto"
+    compile: bool = False  # torch.compile the model (GPU runs; minutes to compile)
     seed: int = 0
 
     @classmethod

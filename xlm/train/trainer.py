@@ -84,8 +84,13 @@ RUN_LENGTH_KEYS = ("max_steps", "patience", "log_every", "eval_every", "checkpoi
                    "eval_batches")
 
 
+# How a run executes, not what it computes (up to float rounding): a checkpoint stays
+# valid when they change, and so do checkpoints from before they existed.
+EXECUTION_KEYS = ("compile",)
+
+
 def _trajectory(settings: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in settings.items() if k not in RUN_LENGTH_KEYS}
+    return {k: v for k, v in settings.items() if k not in RUN_LENGTH_KEYS + EXECUTION_KEYS}
 
 
 @dataclass
@@ -147,6 +152,8 @@ class Pretrainer:
         if self.context.distributed:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp = DistributedDataParallel(self.model, device_ids=device_ids)
+        if settings.compile:  # training steps run compiled; evaluation runs `self.model`
+            self.ddp = torch.compile(self.ddp)
         self.optimizer, self.scheduler = build_optimizer(
             self.model, settings.lr, tuple(settings.betas), settings.eps, settings.weight_decay,
             settings.warmup_steps, settings.schedule, settings.max_steps, settings.min_lr_ratio)
