@@ -70,6 +70,35 @@ def dump_path(wildcards):
     return local_dump(wildcards.lang) or f"data/raw/wiki/{wildcards.lang}.xml.bz2"
 
 
+# Sharded extraction of multistream dumps (rules/wiki.smk).
+EXTRACT_SHARDS = int(config["extract"].get("shards", 1))
+
+
+def index_source(lang):
+    """The multistream index of a language's dump: local file, URL, or None."""
+    local = config["wiki"].get("local_index", {}).get(lang)
+    if local_dump(lang):
+        return local
+    url = config["wiki"].get("index_url")
+    return url.format(lang=lang, date=config["wiki"]["date"]) if url else None
+
+
+SHARDED = [lang for lang in LANGUAGES if EXTRACT_SHARDS > 1 and index_source(lang)]
+
+
+def language_pattern(langs):
+    """A wildcard constraint matching exactly these languages (nothing when empty)."""
+    return "|".join(langs) if langs else "(?!x)x"
+
+
+def index_path(wildcards):
+    """The index file of a sharded language: its local file, else the downloaded one."""
+    local = config["wiki"].get("local_index", {}).get(wildcards.lang)
+    if local_dump(wildcards.lang):
+        return local
+    return f"data/raw/wiki/{wildcards.lang}.index.txt.bz2"
+
+
 def clean_text_path(wildcards):
     """A language's clean text: its local_text source(s) from config, else the extracted
     dump."""
