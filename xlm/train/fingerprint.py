@@ -28,6 +28,7 @@ from typing import Any
 FULL_HASH_LIMIT = 1 << 30
 SAMPLES = 1024
 BLOCK = 1 << 16
+MAX_LISTED = 3  # changed inputs named in the log line before 'and N more'
 
 
 def file_digest(path: str | os.PathLike[str]) -> str:
@@ -74,14 +75,18 @@ def differences(stored: Mapping[str, Any] | None, current: Mapping[str, Any]) ->
             changes.append(f"setting {key} ({old_settings.get(key)!r} -> "
                            f"{new_settings.get(key)!r})")
     old_inputs, new_inputs = stored["inputs"], current["inputs"]
-    for name in sorted(set(old_inputs) | set(new_inputs)):
+    inputs = []
+    for name in sorted(set(old_inputs) | set(new_inputs), key=lambda n: ("data " in n, n)):
         if name not in old_inputs:
-            changes.append(f"new input {name}")
+            inputs.append(f"new input {name}")
         elif name not in new_inputs:
-            changes.append(f"input {name} no longer used")
+            inputs.append(f"input {name} no longer used")
         elif old_inputs[name] != new_inputs[name]:
-            changes.append(f"{name} changed")
-    return changes
+            inputs.append(f"{name} changed")
+    # Models and the dictionary first, then data files; one line stays readable.
+    if len(inputs) > MAX_LISTED:
+        inputs = [*inputs[:MAX_LISTED], f"and {len(inputs) - MAX_LISTED} more input files"]
+    return changes + inputs
 
 
 def move_aside(folder: str | os.PathLike[str]) -> Path | None:
