@@ -14,6 +14,7 @@ Run as `python -m xlm.text.multistream DUMP INDEX SHARD SHARDS` it writes shard 
 
 from __future__ import annotations
 
+import bisect
 import bz2
 import sys
 from collections.abc import Iterator
@@ -59,9 +60,9 @@ def shard_ranges(offsets: list[int], size: int, shards: int) -> list[tuple[int, 
     cuts = [start]
     for i in range(1, shards):
         target = start + (size - start) * i / shards
-        cut = min((o for o in offsets if o >= cuts[-1]), key=lambda o: abs(o - target),
-                  default=cuts[-1])
-        cuts.append(max(cut, cuts[-1]))
+        at = bisect.bisect_left(offsets, target)  # the offsets on either side of target
+        near = [o for o in offsets[max(at - 1, 0):at + 1] if o >= cuts[-1]]
+        cuts.append(min(near, key=lambda o: abs(o - target)) if near else cuts[-1])
     cuts.append(size)
     return list(zip(cuts, cuts[1:], strict=False))
 
