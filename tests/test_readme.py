@@ -29,9 +29,11 @@ Provenance:
 
 
 def write_run(root: Path, value: str, revision: str = "abc", date: str = "2026-11-30") -> None:
+    """A run's Table 4 as xlm/report/render.py writes it (a level-2 heading)."""
     path = root / "results" / "tables" / "table4_lm.md"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(TABLE.format(value=value, revision=revision, date=date), encoding="utf-8")
+    text = TABLE.format(value=value, revision=revision, date=date)
+    path.write_text(text.replace("#### Table", "## Table"), encoding="utf-8")
 
 
 def test_excerpts_are_checked_and_updated(tmp_path, capsys):
@@ -40,7 +42,8 @@ def test_excerpts_are_checked_and_updated(tmp_path, capsys):
                       + TABLE.format(value="355.0", revision="old", date="2026-01-01")
                       + "<!-- end excerpt -->\n\nOutro.\n", encoding="utf-8")
     write_run(tmp_path, "355.0", revision="new", date="2026-11-30")
-    assert stale_excerpts(readme, tmp_path) == []  # only the revision and date differ
+    # Only the revision, the date and the heading's level (4 in the README) differ.
+    assert stale_excerpts(readme, tmp_path) == []
     assert main([str(readme), "--root", str(tmp_path), "--check"]) == 0
 
     write_run(tmp_path, "361.2")
@@ -50,6 +53,7 @@ def test_excerpts_are_checked_and_updated(tmp_path, capsys):
     assert update_excerpts(readme, tmp_path) == ["results/tables/table4_lm.md"]
     text = readme.read_text(encoding="utf-8")
     assert "| demo | lm_ne | ne | 361.2 |" in text and "355.0" not in text
+    assert "\n#### Table 4:" in text and "\n## Table" not in text
     assert text.startswith("Intro.\n") and text.endswith("Outro.\n")
     assert stale_excerpts(readme, tmp_path) == []
 

@@ -10,7 +10,8 @@ is a copy of that file as `make run` wrote it. After a run, `make readme-check` 
 module with `--check`) fails, naming each file whose copy differs from the file on disk, so
 that a change of code or config that changes the demo's results cannot leave the README
 showing old ones; `make readme-update` (`--update`) copies the files in. Lines that change
-with every run whatever the results (git revision, date) are not compared.
+with every run whatever the results (git revision, date) are not compared, and headings
+are shown at level 4 in the README (the tables' own `##` would open a README section).
 
     python -m xlm.report.excerpts README.md --check [--root .]
 """
@@ -28,11 +29,14 @@ from xlm.io import atomic_open
 BLOCK = re.compile(r"^<!-- excerpt: (?P<path>\S+) -->\n(?P<body>.*?)^<!-- end excerpt -->$",
                    re.M | re.S)
 VOLATILE = ("- git revision:", "- date (newest record):")
+HEADING = re.compile(r"^#+ ", re.M)
 
 
 def comparable(text: str) -> list[str]:
-    """The lines that must match: all but those that change with every run."""
-    return [line.rstrip() for line in text.strip().splitlines() if not line.startswith(VOLATILE)]
+    """The lines that must match: all but those that change with every run, headings
+    whatever their level."""
+    return [HEADING.sub("# ", line.rstrip()) for line in text.strip().splitlines()
+            if not line.startswith(VOLATILE)]
 
 
 def _source(root: Path, relative: str, readme: Path) -> str:
@@ -59,7 +63,7 @@ def update_excerpts(readme: Path, root: Path) -> list[str]:
     changed = stale_excerpts(readme, root)
 
     def copy(block: re.Match[str]) -> str:
-        body = _source(root, block["path"], readme).strip()
+        body = HEADING.sub("#### ", _source(root, block["path"], readme).strip())
         return f"<!-- excerpt: {block['path']} -->\n{body}\n<!-- end excerpt -->"
 
     with atomic_open(readme) as handle:
