@@ -9,7 +9,9 @@ given to it, every tensor moved with `.to(device)` (the very `torch.device` obje
 trainer holds, so that `.to(other.device)` stays where `other` is) or `.cuda()` (copied,
 so that the host original stays a host tensor), and every new result of a torch call
 that takes one of these (as `p.grad` and the optimizer's state). Each value read of such
-a tensor is recorded with the source line that made it.
+a tensor is recorded with the source line that made it, and so is every blocking copy to
+the device (`.to(device)` without `non_blocking=True`: on CUDA it synchronises the
+stream).
 
 Limits: it sees only what goes through `__torch_function__` (Python-level torch calls,
 not what C++ code does inside one call), it cannot see waits that CUDA itself adds
@@ -90,6 +92,9 @@ class DeviceReads(TorchFunctionMode):
         moved = name in MOVES and not from_device and (
             name == "cuda" or kwargs.get("device") is self.device
             or any(a is self.device for a in args[1:]))
+        if moved and not kwargs.get("non_blocking"):
+            # A blocking copy to the GPU waits for the device's queue (a stream sync).
+            self.reads[self._caller() + "  (blocking copy to the device)"] += 1
         if moved and isinstance(result, torch.Tensor):
             if result is args[0]:  # `.to(cpu)` of a CPU tensor: keep the host one apart
                 result = result.clone()

@@ -2,7 +2,8 @@
 with `tests/device_reads.py` (see its limits): the pretraining step (CLM; MLM + padded
 TLM), the MT update (supervised pairs and denoising) and XNLI fine-tuning read losses,
 correct counts and padding only when they log. A control shows the tracer does see such
-reads: the model given device targets, and a loss read with `.item()`.
+reads: the model given device targets, a loss read with `.item()`, and a blocking copy
+to the device.
 
 One read is allowed, and only because the tracer runs on a CPU: the model asks whether a
 padding mask hides anything only of a mask on the CPU (`not pad_mask.is_cuda`), which
@@ -40,14 +41,15 @@ def test_the_tracer_sees_reads_of_device_values():
     targets = torch.full_like(tokens, IGNORE_INDEX)
     targets[:, 2] = tokens[:, 2]
     with DeviceReads(model.parameters(), CPU) as host_targets:
-        out = model(tokens.to(CPU), targets=targets)
+        out = model(tokens.to(CPU, non_blocking=True), targets=targets)
     assert not host_targets.reads  # targets on the host: positions found there
     with DeviceReads(model.parameters(), CPU) as device_targets:
-        out = model(tokens.to(CPU), targets=targets.to(CPU))
+        out = model(tokens.to(CPU), targets=targets.to(CPU, non_blocking=True))
         out.loss.item()
     sites = list(device_targets.reads)
     assert any(site.startswith("transformer.py") and "nonzero" in site for site in sites)
     assert any("out.loss.item()" in site for site in sites), sites
+    assert any("tokens.to(CPU)" in site and "blocking copy" in site for site in sites)
 
 
 @pytest.fixture(scope="module")

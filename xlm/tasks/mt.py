@@ -507,9 +507,11 @@ class MtTrainer:
         targets = target_ids(tgt, tgt_mask)  # on the host: counted without a device wait
         n_tokens = int(src_mask.sum() + tgt_mask.sum())
         self.model.train()
-        loss, n_targets = self.train_model.loss(
-            src.to(self.device), src_mask.to(self.device), src_id, tgt.to(self.device),
-            tgt_mask.to(self.device), tgt_id, targets=targets)
+        def move(tensor: Tensor) -> Tensor:  # a blocking copy would wait for the GPU
+            return tensor.to(self.device, non_blocking=True)
+
+        loss, n_targets = self.train_model.loss(move(src), move(src_mask), src_id, move(tgt),
+                                                move(tgt_mask), tgt_id, targets=targets)
         self.optimizer.zero_grad(set_to_none=True)
         (weight * loss / max(n_targets, 1)).backward()
         if s.clip_norm > 0:

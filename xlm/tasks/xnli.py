@@ -120,8 +120,11 @@ class XnliSplit:
     def batch(self, rows: np.ndarray, lang: int | None, device: torch.device):
         tokens, mask = pad_sequences([self.inputs[i] for i in rows])
         langs = None if lang is None else torch.full_like(tokens, lang)
-        return (tokens.to(device), None if langs is None else langs.to(device), mask.to(device),
-                torch.from_numpy(self.labels[rows]).to(device))
+        def move(tensor: torch.Tensor) -> torch.Tensor:  # without waiting for the GPU
+            return tensor.to(device, non_blocking=True)
+
+        return (move(tokens), None if langs is None else move(langs), move(mask),
+                move(torch.from_numpy(self.labels[rows])))
 
 
 @torch.no_grad()

@@ -94,7 +94,8 @@ def all_reduce_count(value: int, context: DistributedContext) -> torch.Tensor:
     """The sum of a count over ranks, at least 1, as a float32 tensor left on the device
     (no wait for the GPU: the step divides by it without reading it)."""
     device = context.device if context.device.type == "cuda" else torch.device("cpu")
-    tensor = torch.tensor(float(value), dtype=torch.float32, device=device)
+    # torch.full fills on the device; torch.tensor would copy from the host and wait.
+    tensor = torch.full((), float(value), dtype=torch.float32, device=device)
     dist.all_reduce(tensor)
     return tensor.clamp_min(1.0)
 

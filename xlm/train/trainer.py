@@ -266,8 +266,8 @@ class Pretrainer:
         trainer counts them without waiting for the device; a padding mask that hides
         nothing is dropped here, on the host, so the model's fast unmasked path runs."""
         if objective == "clm":
-            tokens = batch.tokens.to(self.device)
-            langs = batch.langs.to(self.device)
+            tokens = batch.tokens.to(self.device, non_blocking=True)
+            langs = batch.langs.to(self.device, non_blocking=True)
             return {"tokens": tokens[:, :-1], "langs": langs[:, :-1], "causal": True,
                     "targets": batch.tokens[:, 1:]}
         masking, weights = ((self.eval_masking, self.eval_mask_weights) if evaluation
