@@ -132,9 +132,11 @@ def plot_training_curves(train_log: str | os.PathLike[str], output: str | os.Pat
     if not groups:
         raise UserError(f"{train_log}: no loss, ppl, lr or tokens_per_s fields to plot; "
                         "see the train.jsonl format in xlm/report/plots.py")
-    figure, axes = plt.subplots(len(groups), 1, figsize=(8, 2.8 * len(groups)), sharex=True,
+    figure, axes = plt.subplots(len(groups), 1, figsize=(10, 2.8 * len(groups)), sharex=True,
                                 squeeze=False)
     for axis, (panel, curves) in zip(axes[:, 0], groups.items(), strict=True):
+        if len(curves) > 10:  # one colour per language beyond the default ten
+            axis.set_prop_cycle(color=plt.get_cmap("tab20").colors)
         for name, (steps, values) in curves.items():
             average = is_average(name)
             axis.plot(steps, values, label=name, linewidth=2.4 if average else 1.2,
@@ -152,7 +154,9 @@ def plot_training_curves(train_log: str | os.PathLike[str], output: str | os.Pat
             axis.set_yscale("log")
         axis.grid(True, alpha=0.3)
         if len(curves) > 1 or panel in ("loss", "perplexity") or kept is not None:
-            axis.legend(fontsize="small", ncol=2 if len(curves) > 6 else 1)
+            # Beside the panel, not over the curves (a model of 15 languages has 16).
+            axis.legend(fontsize="small", ncol=2 if len(curves) > 12 else 1,
+                        loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     axes[-1, 0].set_xlabel("step")
     figure.suptitle(title or str(train_log))
     figure.tight_layout()
