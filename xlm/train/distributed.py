@@ -18,6 +18,10 @@ import torch.distributed as dist
 
 log = logging.getLogger(__name__)
 
+# With NCCL, a gloo group of the same ranks for the host's own messages (the signal check
+# of every step): an all-reduce over it does not wait for the GPU, one over NCCL does.
+_HOST_GROUP: dist.ProcessGroup | None = None
+
 
 @dataclass
 class DistributedContext:
@@ -76,14 +80,25 @@ def setup_distributed(force_cpu: bool = False) -> DistributedContext:
             os.environ["MASTER_PORT"] = str(20000 + job % 20000)
         dist.init_process_group("nccl" if use_cuda else "gloo", rank=rank,
                                 world_size=world_size)
+        if use_cuda:
+            global _HOST_GROUP
+            _HOST_GROUP = dist.new_group(backend="gloo")
         log.info("rank %d of %d on %s (%s)", rank, world_size, device, dist.get_backend())
     return DistributedContext(rank, world_size, local_rank, device)
 
 
-def all_reduce_sum(values: list[float], context: DistributedContext) -> list[float]:
-    """Sum a few numbers over ranks (float64 on CPU for gloo, on the device for NCCL)."""
+def all_reduce_sum(values: list[float], context: DistributedContext,
+                   host: bool = False) -> list[float]:
+    """Sum a few numbers over ranks (float64 on CPU for gloo, on the device for NCCL).
+
+    `host`: numbers the host has (not read from the GPU), summed over the gloo group
+    without waiting for the GPU (NCCL's result would have to be read back from it)."""
     if not context.distributed:
         return list(values)
+    if host and (context.device.type != "cuda" or _HOST_GROUP is not None):
+        tensor = torch.tensor(values, dtype=torch.float64)
+        dist.all_reduce(tensor, group=_HOST_GROUP)  # None: the default group, gloo
+        return tensor.tolist()
     device = context.device if context.device.type == "cuda" else torch.device("cpu")
     tensor = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(tensor)

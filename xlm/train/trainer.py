@@ -538,7 +538,7 @@ class Pretrainer:
     def _signal_received(self) -> int:
         """The signal seen by any rank (0 if none), so that all ranks act together."""
         value = float(self._signal or 0)
-        return int(max(all_reduce_sum([value], self.context)[0], 0)) if (
+        return int(max(all_reduce_sum([value], self.context, host=True)[0], 0)) if (
             self.context.distributed) else int(value)
 
     # ----------------------------------------------------------------- the run
