@@ -127,25 +127,6 @@ def test_changing_the_beam_redecodes_and_rerenders_only(pipeline, tmp_path):
     assert rules_to_run(workdir) == {"mt_evaluate", "tables", "all"}
 
 
-def rules_to_run(workdir) -> set[str]:
-    """The rules a dry run of `all` would run in `workdir`."""
-    result = snakemake(workdir, "all", "--dry-run", "--quiet", "rules")
-    return {line.split()[0] for line in result.stdout.splitlines()
-            if line.strip() and line.split()[-1].isdigit() and line.split()[0] != "total"}
-
-
-def test_changing_the_beam_redecodes_and_rerenders_only(pipeline, tmp_path):
-    """mt.beam is a param of MT evaluation only: the MT test sets are decoded again and the
-    tables re-rendered, nothing is retrained, and the XNLI plot is not redrawn."""
-    original, config = pipeline
-    workdir = tmp_path / "beam"
-    shutil.copytree(original, workdir, symlinks=True)
-    config = copy.deepcopy(config)
-    config["mt"]["beam"] += 1
-    write_config(workdir, config)
-    assert rules_to_run(workdir) == {"mt_evaluate", "tables", "all"}
-
-
 def test_report_holds_the_tables_and_plots(pipeline, tmp_path):
     workdir, _ = pipeline
     report = tmp_path / "report.html"
