@@ -194,3 +194,22 @@ def test_pretrained_model_with_another_vocabulary_is_refused(data, tmp_path):
     model = tiny_model(tmp_path / "model.pt", other, ["en", "fr"])
     with pytest.raises(UserError, match="vocabulary does not match the model"):
         build_translator(MtSettings(directions=["en-fr"]), str(model), None, root / "vocab")
+
+
+def test_a_pretrained_decoder_starts_the_same_in_every_process(data, tmp_path):
+    """The fresh cross-attention of a decoder loaded from a pretrained model is seeded: two
+    processes build the same translator (before, each process drew other weights, so MT
+    runs from pretrained models could not be reproduced)."""
+    root, _, _, dictionary, _ = data
+    model = tiny_model(tmp_path / "model.pt", dictionary, ["en", "fr"], n_layers=1)
+    script = (
+        "import sys, torch\n"
+        "from xlm.tasks.mt import MtSettings, build_translator\n"
+        "torch.seed()\n"  # whatever state the process starts in
+        "settings = MtSettings(directions=['en-fr'], encoder_init='m', decoder_init='m')\n"
+        "translator, _ = build_translator(settings, sys.argv[1], sys.argv[1], sys.argv[2])\n"
+        "print(repr(sum(float(p.double().sum()) for p in translator.parameters())))\n")
+    sums = {subprocess.run([sys.executable, "-c", script, str(model), str(root / "vocab")],
+                           capture_output=True, text=True, check=True).stdout
+            for _ in range(2)}
+    assert len(sums) == 1, sums

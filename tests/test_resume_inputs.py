@@ -78,7 +78,7 @@ def test_pretrain_restarts_when_the_vocabulary_changes(shared_data, tmp_path, ca
     assert len(first) == 12
 
     # Only max_steps changes: the run continues from step 12.
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger="xlm"):
         longer = pretrain(data, vocab, out, max_steps=14)
     assert "resumed from" in caplog.text and [r["step"] for r in longer] == list(range(1, 15))
     assert [r["clm_loss"] for r in longer[:12]] == [r["clm_loss"] for r in first]
@@ -86,7 +86,7 @@ def test_pretrain_restarts_when_the_vocabulary_changes(shared_data, tmp_path, ca
     # Same sizes, other ids, same paths (as when BPE is relearned): train from step 0.
     write_data(shared_data, inputs, permuted=True)
     caplog.clear()
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger="xlm"):
         rerun = pretrain(data, vocab, out)
     assert "resumed from" not in caplog.text
     assert f"dictionary {vocab} changed" in caplog.text
@@ -100,7 +100,7 @@ def test_pretrain_restarts_when_the_vocabulary_changes(shared_data, tmp_path, ca
 def test_pretrain_restarts_when_a_setting_changes_and_names_it(shared_data, tmp_path, caplog):
     data, vocab = write_data(shared_data, tmp_path / "inputs", permuted=False)
     pretrain(data, vocab, tmp_path / "run")
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING, logger="xlm"):
         pretrain(data, vocab, tmp_path / "run", lr=0.001)
     assert "setting lr (0.002 -> 0.001)" in caplog.text
 
@@ -124,7 +124,7 @@ def test_xnli_restarts_on_another_pretrained_model(xnli_setup, tmp_path, caplog)
                              languages=["en", "fr"], out=out, device=torch.device("cpu")).run()
 
     run(tmp_path / "run", seed=1)
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger="xlm"):
         rerun = run(tmp_path / "run", seed=2)  # same path and config, other weights
     assert f"pretrained model {model} changed" in caplog.text
     assert "resuming from" not in caplog.text
@@ -161,7 +161,7 @@ def test_mt_restarts_on_another_pretrained_encoder(shared_data, tmp_path, caplog
         return (out / "train.jsonl").read_text().splitlines()
 
     run(tmp_path / "run", seed=1)
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger="xlm"):
         rerun = run(tmp_path / "run", seed=2)
     assert f"pretrained encoder {encoder} changed" in caplog.text
     assert "resuming from" not in caplog.text

@@ -222,6 +222,9 @@ def load_translator(path: str | Path) -> tuple[Translator, Dictionary, dict[str,
 def build_translator(settings: MtSettings, encoder_path: str | None, decoder_path: str | None,
                      vocab: str | Path) -> tuple[Translator, Dictionary]:
     """Each side from its pretrained model.pt, or random with the other side's sizes."""
+    # A pretrained decoder gets fresh cross-attention layers while it is loaded: seed first,
+    # or their initial weights (and the whole run) would differ from process to process.
+    torch.manual_seed(settings.seed)
     loaded: dict[str, tuple[TransformerModel, Dictionary, list[str]]] = {}
     for side, path in (("encoder", encoder_path), ("decoder", decoder_path)):
         if path:
