@@ -177,7 +177,18 @@ def scaled_rate(codes: Path, vocab: Path, texts: dict[str, tuple[str, list[str]]
 
 
 def run(options: Options) -> Result:
-    logging.getLogger("xlm").setLevel(logging.WARNING)
+    """The benchmark with the package's INFO logging quiet, restored afterwards (the
+    suite may run inside another process, e.g. the tests)."""
+    logger = logging.getLogger("xlm")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        return _run(options)
+    finally:
+        logger.setLevel(level)
+
+
+def _run(options: Options) -> Result:
     texts = corpora(options)
     codes, vocab = learn_codes(options, texts)
     sides = {"ours": OurTextToIds(codes, vocab), "XLMTokenizer": HFTokenizer(
