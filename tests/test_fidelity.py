@@ -137,6 +137,16 @@ def test_validation_masks_every_target_and_stops_on_monolingual_ppl(pretrain_dat
     assert Pretrainer.average_ppl(results) == pytest.approx(sum(mlm) / len(mlm))
     assert Pretrainer.average_ppl({"clm": {"en": (10.0, 0.1), "fr": (30.0, 0.1)}}) == 20.0
     assert Pretrainer.average_ppl({"tlm": {"en-fr": (7.0, 0.1)}}) == 7.0
+    # select_on: the low-resource LM is selected on its target language alone.
+    both = {"clm": {"ne": (300.0, 0.1), "hi": (100.0, 0.1)}}
+    assert Pretrainer.average_ppl(both, ["ne"]) == 300.0
+    assert Pretrainer.average_ppl(both) == 200.0
+
+
+def test_select_on_must_name_a_monolingual_language():
+    with pytest.raises(UserError, match="select_on"):
+        PretrainSettings.from_dict({"clm": ["ne", "hi"], "select_on": ["en"]})
+    assert PretrainSettings.from_dict({"clm": ["ne"], "select_on": ["ne"]}).select_on == ["ne"]
 
 
 # ----------------------------------------------------------------------- MT optimisation

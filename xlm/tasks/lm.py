@@ -4,8 +4,9 @@ A CLM is pretrained (the pretraining code, xlm/train) on the low-resource langua
 or together with other languages (Nepali; + Hindi, + English, + both), then its
 perplexity on the low-resource language's whole test set is recorded (and on valid),
 per BPE unit (`ppl`, as XLM and the paper) and per word of the original text
-(`ppl_word`), with the training languages in the record. The model is selected on the averaged valid
-perplexity of its languages, as in pretraining. Resumable like pretraining.
+(`ppl_word`), with the training languages in the record. The model is selected on the valid
+perplexity of the target language alone (`select_on`; the other languages are there to
+help it, as in the paper's Table 4). Resumable like pretraining.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def run(args: argparse.Namespace) -> None:
         raise UserError(f"--settings: the low-resource LM is a CLM whose `clm` languages "
                         f"include {args.target!r}; got clm={settings.clm}, mlm={settings.mlm}, "
                         f"tlm={settings.tlm}")
+    if settings.select_on is None:  # select and stop on the language the task measures
+        settings = dataclasses.replace(settings, select_on=[args.target])
     from xlm.train.distributed import setup_distributed
 
     context = setup_distributed(force_cpu=args.cpu)

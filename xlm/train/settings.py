@@ -55,6 +55,10 @@ class PretrainSettings:
     eval_every: int = 1000
     eval_batches: int | None = None
     patience: int = 10
+    # Languages whose valid perplexity selects the best model and drives early stopping
+    # (XLM's --validation_metrics / --stopping_criterion); None: every language of the
+    # monolingual objectives, averaged. `xlm lm` sets its target language.
+    select_on: list[str] | None = None
     log_every: int = 50
     checkpoint_every: int = 1000
     precision: str = "auto"
@@ -100,6 +104,12 @@ class PretrainSettings:
                             "use inverse_sqrt, cosine or constant")
         if self.bptt > self.max_positions or self.max_len + 2 > self.max_positions:
             raise UserError(f"{source}: bptt/max_len exceed max_positions {self.max_positions}")
+        if self.select_on is not None:
+            monolingual = set(self.clm) | set(self.mlm)
+            unknown = [lang for lang in self.select_on if lang not in monolingual]
+            if not self.select_on or unknown:
+                raise UserError(f"{source}: select_on {self.select_on!r} must list languages "
+                                f"of the clm/mlm objectives ({sorted(monolingual)}) or be null")
         if abs(sum(self.pred_probs) - 1) > 1e-6 or len(self.pred_probs) != 3:
             raise UserError(f"{source}: pred_probs must be 3 numbers summing to 1")
 

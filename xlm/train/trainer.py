@@ -369,17 +369,20 @@ class Pretrainer:
         return results
 
     @staticmethod
-    def average_ppl(results: dict[str, dict[str, tuple[float, float]]]) -> float:
+    def average_ppl(results: dict[str, dict[str, tuple[float, float]]],
+                    select_on: list[str] | None = None) -> float:
         """The stopping criterion: perplexity averaged over the languages of the
         monolingual objectives (MLM, CLM), as XLM's `_valid_mlm_ppl` / `_valid_clm_ppl`;
-        TLM pairs count only in a TLM-only model."""
+        TLM pairs count only in a TLM-only model. `select_on` keeps only those languages
+        (the low-resource LM is selected on its target language alone)."""
         mono = [objective for objective in results if objective != "tlm"] or list(results)
-        values = [ppl for objective in mono for ppl, _ in results[objective].values()]
+        values = [ppl for objective in mono for source, (ppl, _) in results[objective].items()
+                  if select_on is None or source in select_on]
         return float(np.mean(values))
 
     def _evaluate_and_track(self) -> None:
         results = self.evaluate("valid")
-        average = self.average_ppl(results)
+        average = self.average_ppl(results, self.settings.select_on)
         self.last_eval_step = self.step
         improved = average < self.best_ppl
         if improved:
