@@ -2,7 +2,8 @@
 the reference pipeline side by side, and a projection to the XNLI-15 Wikipedias.
 
 `python -m benchmarks.text_scale [--langs hy vi el]` writes
-`benchmarks/results/text_scale.json`.
+`benchmarks/results/text_scale.json`; `--reproject` only recomputes its projection from
+the recorded rates (after a change of the dump sizes, `DUMP_BYTES`).
 The dumps of `../shared/data/wiki-extra` are the first ~100k lines of real 2023-05-01
 dumps, closed after their last whole page (15-19 MB of XML each; `whole_pages` also
 copes with one that is cut inside a page). Per dump:
@@ -173,60 +174,110 @@ def run(langs: list[str], options: Options) -> Result:
     return result
 
 
-# Assumed sizes (GB) of the `pages-articles.xml.bz2` dumps of the XNLI-15 languages,
-# about 2023-11: approximate figures as recalled from dumps.wikimedia.org, NOT checked
-# from this machine (it has no internet). Replace them with the listing's sizes; the
-# projection is linear in them.
-ASSUMED_DUMP_GB = {"en": 22.0, "fr": 6.0, "de": 6.5, "ru": 5.6, "es": 4.4, "zh": 2.7,
-                   "ar": 1.8, "vi": 1.6, "tr": 1.0, "el": 0.6, "bg": 0.45, "th": 0.35,
-                   "hi": 0.25, "ur": 0.22, "sw": 0.07}
+# The XNLI-15 Wikipedias' `{lang}wiki-20230601-pages-articles-multistream` dumps, in bytes:
+# the `downloadSize` that TFDS recorded for its `wikipedia/20230601.{lang}` configs
+# (tensorflow/datasets, tensorflow_datasets/testing/metadata/wikipedia/20230601.{lang}/
+# 1.0.0/dataset_info.json). Its builder downloads
+# https://dumps.wikimedia.your.org/{lang}wiki/20230601/dumpstatus.json and every `.xml`
+# file of that dump's `articlesmultistreamdump` job (the multistream dump, in parts for
+# the large wikis; indexes excluded), so each is the multistream dump plus that JSON file
+# (a few kB). A multistream dump (100 pages a bz2 stream) is a little larger than the
+# single-stream `pages-articles.xml.bz2` of the same date.
+DUMP_DATE = "2023-06-01"
+DUMP_SOURCE = ("tensorflow/datasets: tensorflow_datasets/testing/metadata/wikipedia/"
+               "20230601.{lang}/1.0.0/dataset_info.json, downloadSize")
+DUMP_BYTES = {"en": 22_043_010_674, "de": 6_977_822_458, "fr": 6_052_276_823,
+              "ru": 5_224_425_751, "es": 4_352_379_204, "zh": 2_810_105_574,
+              "ar": 1_633_358_749, "vi": 986_777_359, "tr": 866_994_122, "el": 517_212_544,
+              "bg": 437_288_457, "th": 386_129_391, "ur": 229_692_781, "hi": 206_039_720,
+              "sw": 46_879_638}
 CLUSTER_CORES = 10 * 32
 
 
-def projection(details: dict[str, Any]) -> str:
-    """A markdown table: core-hours per stage for the XNLI-15 Wikipedias and wall time on
-    10 nodes x 32 cores, from the median per-core rates measured here."""
+def measured(details: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The per-language figures of a text_scale result's details (not its projection)."""
+    return {lang: figures for lang, figures in details.items()
+            if isinstance(figures, dict) and "extract" in figures}
+
+
+def projection(details: dict[str, Any], dump_bytes: dict[str, int] | None = None) -> str:
+    """Markdown: core-hours per stage for the XNLI-15 Wikipedias (`DUMP_BYTES`) and wall
+    time on 10 nodes x 32 cores, from the median per-core rates measured here; then the
+    same per language."""
     import statistics
 
+    dump_bytes = DUMP_BYTES if dump_bytes is None else dump_bytes
+    figures_by_lang = measured(details)
+
     def median(get: Callable[[dict[str, Any]], float]) -> float:
-        return statistics.median(get(figures) for figures in details.values())
+        return statistics.median(get(figures) for figures in figures_by_lang.values())
 
     ratio = median(lambda f: f["bz2_ratio"])
     words_per_mb = median(lambda f: f["tokenize"]["words"] / f["xml_mb"])
     tokens_per_word = median(lambda f: f["bpe_binarize"]["bpe_tokens"]
                              / f["bpe_binarize"]["words"])
-    xml_mb = sum(ASSUMED_DUMP_GB.values()) * 1000 * ratio
-    words = xml_mb * words_per_mb
-    stages = {
-        "extract": xml_mb / median(lambda f: f["extract"]["ours_mb_per_cpu_s"]),
-        "tokenize": words / median(lambda f: f["tokenize"]["ours_words_per_cpu_s"]),
-        "BPE apply": words / median(lambda f: f["bpe_binarize"]["bpe_words_per_cpu_s"]),
-        "binarize": words * tokens_per_word / median(
+    rates = {  # seconds per MB of XML, per stage
+        "extract": 1 / median(lambda f: f["extract"]["ours_mb_per_cpu_s"]),
+        "tokenize": words_per_mb / median(lambda f: f["tokenize"]["ours_words_per_cpu_s"]),
+        "BPE apply": words_per_mb / median(lambda f: f["bpe_binarize"]["bpe_words_per_cpu_s"]),
+        "binarize": words_per_mb * tokens_per_word / median(
             lambda f: f["bpe_binarize"]["binarize_tokens_per_cpu_s"]),
     }
-    lines = [f"Assumed: {sum(ASSUMED_DUMP_GB.values()):.1f} GB of bz2 dumps x {ratio:.1f} "
-             f"(measured bz2 ratio) = {xml_mb / 1000:.0f} GB of XML, {words_per_mb:,.0f} words "
-             f"per MB of XML and {tokens_per_word:.2f} BPE tokens per word (both measured "
-             "here; tokens per word with 8,000 codes, more than with XLM's 95,000).", "",
+    xml_mb = {lang: size / 1e6 * ratio for lang, size in dump_bytes.items()}
+    total_xml = sum(xml_mb.values())
+    lines = [f"Dumps: {sum(dump_bytes.values()) / 1e9:.1f} GB of bz2 ({DUMP_DATE}) x "
+             f"{ratio:.1f} (measured bz2 ratio) = {total_xml / 1000:.0f} GB of XML, "
+             f"{words_per_mb:,.0f} words per MB of XML and {tokens_per_word:.2f} BPE tokens "
+             "per word (both measured here; tokens per word with 8,000 codes, more than with "
+             "XLM's 95,000).", "",
              "| stage | core-hours | wall on 10 x 32 cores |", "| --- | ---: | ---: |"]
-    for stage, seconds in stages.items():
+    for stage, per_mb in rates.items():
+        seconds = total_xml * per_mb
         lines.append(f"| {stage} | {seconds / 3600:,.0f} | "
                      f"{seconds / CLUSTER_CORES / 60:,.0f} min |")
-    total = sum(stages.values())
+    total = total_xml * sum(rates.values())
     lines.append(f"| all four | {total / 3600:,.0f} | {total / CLUSTER_CORES / 60:,.0f} min |")
+    lines += ["", "| language | dump GB (bz2) | XML GB | " + " | ".join(rates)
+              + " | all four | share |", "| --- |" + " ---: |" * (len(rates) + 4)]
+    for lang, mb in sorted(xml_mb.items(), key=lambda item: -item[1]):
+        hours = [mb * per_mb / 3600 for per_mb in rates.values()]
+        lines.append(f"| {lang} | {dump_bytes[lang] / 1e9:.2f} | {mb / 1000:.1f} | "
+                     + " | ".join(f"{h:.1f}" for h in hours)
+                     + f" | {sum(hours):.1f} | {mb / total_xml:.1%} |")
+    lines.append("")
+    lines.append("(core-hours per language and stage)")
     return "\n".join(lines)
+
+
+def reproject(path: Path) -> str:
+    """Recompute the projection of a recorded result (after a change of `DUMP_BYTES`)
+    from its measured rates, without measuring again; write it back into the file."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["details"]["projection"] = projection(data["details"])
+    data["details"]["dump_sizes"] = {"date": DUMP_DATE, "source": DUMP_SOURCE,
+                                     "bytes": DUMP_BYTES}
+    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    return data["details"]["projection"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--langs", nargs="+", default=["hy", "vi", "el"],
                         help="languages of ../shared/data/wiki-extra/{lang}wiki-truncated")
+    parser.add_argument("--reproject", action="store_true",
+                        help="only recompute the projection of results/text_scale.json from "
+                             "its recorded rates (no measurement)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     os.chdir(REPO)
     options = Options()
+    if args.reproject:
+        print(reproject(options.results / "text_scale.json"))
+        return
     result = run(args.langs, options)
     result.details["projection"] = projection(dict(result.details))
+    result.details["dump_sizes"] = {"date": DUMP_DATE, "source": DUMP_SOURCE,
+                                    "bytes": DUMP_BYTES}
     path = write_result(result, options, machine_info())
     print(result.details["projection"])
     print(f"wrote {path}")
