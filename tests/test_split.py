@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from xlm.errors import UserError
-from xlm.text.split import heldout_sizes, split_file
+from xlm.text.split import heldout_sizes, shuffled_lines, split_file
 
 
 def write_lines(path, n):
@@ -31,6 +32,21 @@ def test_split_is_a_seeded_partition(tmp_path):
     assert again == texts
     _, other_seed = run_split(tmp_path, source, "c", seed=1)
     assert other_seed["valid"] != texts["valid"]
+
+
+def test_split_holds_out_the_lines_of_the_seeded_permutation(tmp_path):
+    """Drawn in 4 bytes a line (uint32), the split is the one the int64
+    `default_rng(seed).permutation` gave before (issue 16): same held-out lines."""
+    for total, seed in ((1, 0), (2, 3), (10_007, 5), (65_537, 11)):
+        order = shuffled_lines(total, seed)
+        assert order.dtype == np.uint32
+        assert np.array_equal(order, np.random.default_rng(seed).permutation(total))
+    source = write_lines(tmp_path / "all.txt", 10_007)
+    counts, texts = run_split(tmp_path, source, "a", seed=5)
+    order = np.random.default_rng(5).permutation(10_007)
+    assert texts["valid"] == [f"line {i}" for i in sorted(order[:1000])]
+    assert texts["test"] == [f"line {i}" for i in sorted(order[1000:2000])]
+    assert counts == {"train": 8007, "valid": 1000, "test": 1000}
 
 
 def test_paper_sizes_on_a_large_corpus():
