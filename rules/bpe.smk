@@ -14,7 +14,8 @@ wildcard_constraints:
 if LEARN_BPE:
 
     rule bpe_sample:
-        """The BPE training sentences: q_i ∝ p_i^alpha over the languages' train splits."""
+        """The BPE training sentences: q_i ∝ p_i^alpha over the languages' train splits
+        (sample_sentences null: every line of each, as XLM's get-data-nmt.sh)."""
         input:
             expand("data/tok/{lang}.train.txt", lang=LANGUAGES),
         output:
@@ -32,8 +33,9 @@ if LEARN_BPE:
             "logs/bpe/sample.log",
         shell:
             "xlm bpe-sample --input {params.inputs} --output {output:q}"
-            " --alpha {params.alpha} --sentences {params.sample_sentences}"
-            " --seed {params.seed} > {log:q} 2>&1"
+            " --alpha {params.alpha}"
+            + (" --sentences {params.sample_sentences}" if BPE_SETTINGS["sample_sentences"] else "")
+            + " --seed {params.seed} > {log:q} 2>&1"
 
     rule bpe_learn:
         """fastBPE learnbpe on the sample."""

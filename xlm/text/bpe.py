@@ -55,11 +55,13 @@ def sample_counts(line_counts: dict[str, int], alpha: float, total: int,
     return {lang: int(n) for lang, n in zip(probs, drawn, strict=True)}
 
 
-def write_sample(inputs: dict[str, Path], output: Path, alpha: float, total: int,
+def write_sample(inputs: dict[str, Path], output: Path, alpha: float, total: int | None,
                  seed: int) -> dict[str, int]:
     """Write the α-sampled BPE training sentences of all languages to `output`.
 
     A language asked for more sentences than it has is sampled with replacement.
+    `total` None takes every line of every language once, in order, without sampling:
+    XLM's get-data-nmt.sh learns its per-pair codes on both tokenized corpora whole.
     Files are streamed; memory holds only the chosen line numbers.
     """
     for lang, path in inputs.items():
@@ -71,6 +73,14 @@ def write_sample(inputs: dict[str, Path], output: Path, alpha: float, total: int
         if line_counts[lang] == 0:
             raise UserError(f"{path}: language {lang!r} has no training sentences; "
                             "check its text pipeline output or remove it from `languages`")
+    if total is None:
+        with atomic_open(output) as out:
+            for lang, path in inputs.items():
+                with open(path, encoding="utf-8") as handle:
+                    out.writelines(line if line.endswith("\n") else line + "\n"
+                                   for line in handle)
+                log.info("%s: all its %d lines taken (no sampling)", lang, line_counts[lang])
+        return line_counts
     counts = sample_counts(line_counts, alpha, total, seed)
     probs = sampling_probabilities(line_counts, alpha)
     rng = np.random.default_rng(seed + 1)
@@ -248,7 +258,8 @@ def add_bpe_sample_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tokenized training text of each language")
     parser.add_argument("--output", type=Path, required=True, help="sampled sentences")
     parser.add_argument("--alpha", type=float, default=0.5, help="q_i ∝ p_i^alpha")
-    parser.add_argument("--sentences", type=int, required=True, help="total sample size")
+    parser.add_argument("--sentences", type=int, default=None,
+                        help="total sample size (omitted: every line of every input once)")
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -263,7 +274,7 @@ def _lang_paths(items: Sequence[str]) -> dict[str, Path]:
 
 
 def run_bpe_sample(args: argparse.Namespace) -> None:
-    if args.sentences < 1:
+    if args.sentences is not None and args.sentences < 1:
         raise UserError(f"--sentences {args.sentences}: must be at least 1 (bpe.sample_sentences)")
     write_sample(_lang_paths(args.input), args.output, args.alpha, args.sentences, args.seed)
 
