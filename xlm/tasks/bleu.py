@@ -40,5 +40,6 @@ def detok_bleu(hypotheses: list[str], references: list[str], lang: str) -> tuple
 
 
 def tok_bleu(hypotheses: list[str], references: list[str]) -> float:
-    """BLEU of already tokenized text (no further tokenization), as multi-bleu.perl."""
-    return float(BLEU(tokenize="none").corpus_score(hypotheses, [references]).score)
+    """BLEU of already tokenized text (no further tokenization), as multi-bleu.perl.
+    `force`: the text is tokenized on purpose (sacrebleu would warn on every call)."""
+    return float(BLEU(tokenize="none", force=True).corpus_score(hypotheses, [references]).score)
