@@ -33,6 +33,14 @@ def test_every_benchmark_runs_quick(tmp_path: Path) -> None:
     text = json.loads((tmp_path / "results" / "text_to_ids.json").read_text(encoding="utf-8"))
     assert all(same == 1.0 for corpus in text["details"]["corpora"].values()
                for same in corpus["same_ids_as_ours"].values())
+    memory = json.loads((tmp_path / "results" / "memory.json").read_text(encoding="utf-8"))
+    verdicts = [row["case"].split(",")[0] for row in memory["rows"] if row["target"]]
+    assert verdicts == ["xlm extract", "xlm split", "xlm tokenize", "xlm bpe-apply",
+                        "xlm binarize", "training data loader"]
+    # The 16x dump really holds 16 times the text: each stage's input grew 16-fold.
+    scales = memory["details"]["text_stages"]["scales"]
+    for key in ("text_bytes", "text_lines", "tokenized_bytes", "bpe_bytes"):
+        assert scales["16"][key] == 16 * scales["1"][key] > 0, key
 
 
 def _gpu_check(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
