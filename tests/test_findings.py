@@ -80,7 +80,13 @@ def test_lower_is_better_and_at_least_as_good() -> None:
 def test_one_replicate_has_no_spread_only_the_tolerance() -> None:
     a, b = Figure("a", (50.0,)), Figure("b", (49.0,))
     result = compare(a, ">", b, 2, 0)
-    assert result.verdict == HOLDS and not result.spread_known
+    # No spread and no tolerance: a 1-point difference (or any) is no evidence either way.
+    assert result.verdict == INCONCLUSIVE and not result.spread_known
+    assert compare(b, ">", a, 2, 0).verdict == INCONCLUSIVE
+    assert compare(b, ">=", a, 2, 0).verdict == INCONCLUSIVE
+    # With a tolerance, the difference is judged against it.
+    assert compare(a, ">", b, 2, 0.5).verdict == HOLDS
+    assert compare(b, ">", a, 2, 0.5).verdict == FAILS
     assert compare(a, ">", b, 2, 2.0).verdict == INCONCLUSIVE
     assert "no spread" in compare(a, ">", b, 2, 0).text()
 

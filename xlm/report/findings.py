@@ -17,8 +17,10 @@ error se = sqrt(sd(A)^2/n(A) + sd(B)^2/n(B)); threshold t = max(spread x se, tol
 (spread 2 by default; tolerance, the claim's own, 0 by default). Strict `>`/`<`: *holds*
 when d > t, *does not hold* when d < -t, else *inconclusive*. `>=`/`<=`: *holds* when
 d >= -t, else *does not hold*. With n < 2 in a group there is no spread: se is unknown,
-t = tolerance, and the row says so. A claim holds when every comparison holds, does not
-hold when one does not, is *not measured* when a group has no record, else inconclusive.
+t = tolerance, and the row says so; without a tolerance either, nothing tells a difference
+from noise, and the step is *inconclusive* whatever d is. A claim holds when every
+comparison holds, does not hold when one does not, is *not measured* when a group has no
+record, else inconclusive.
 """
 
 from __future__ import annotations
@@ -201,7 +203,9 @@ def compare(left: Figure, relation: str, right: Figure, spread: float,
     known = left.std is not None and right.std is not None
     se = math.sqrt(left.std ** 2 / left.n + right.std ** 2 / right.n) if known else 0.0
     threshold = max(spread * se, tolerance)
-    if relation in (">=", "<="):
+    if not known and tolerance <= 0:
+        verdict = INCONCLUSIVE  # one replicate and no tolerance: no basis for a verdict
+    elif relation in (">=", "<="):
         verdict = HOLDS if difference >= -threshold else FAILS
     elif difference > threshold:
         verdict = HOLDS
@@ -249,7 +253,8 @@ def rule_text(spread: float) -> str:
             f"not hold if d < -t, else inconclusive (within the seeds' spread); >= and <=: "
             f"holds if d >= -t, else does not hold. n is the number of replicates (model, "
             f"seed); a replicate's value is the mean over the languages or directions "
-            f"selected. With n < 2 there is no spread (se unknown, t = tolerance). A claim "
+            f"selected. With n < 2 there is no spread (se unknown, t = tolerance; with no "
+            f"tolerance either, the step is inconclusive whatever d is). A claim "
             f"holds if every step holds, does not hold if one does not, is not measured if "
             f"a group has no record, else inconclusive.")
 
