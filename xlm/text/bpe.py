@@ -227,6 +227,9 @@ def apply_codes(codes: Path, vocab: Path | None, inputs: Sequence[Path],
                 for chunk in progress(applied, desc=f"bpe {Path(source).name}", unit="chunks"):
                     for line in chunk:
                         out.write(line + "\n")
+                    # Free the written chunk before the next is built: one chunk alive at
+                    # a time (benchmarks/memory.py saw two from 4x the corpus on).
+                    del chunk
     finally:
         if executor is not None:
             executor.shutdown(cancel_futures=True)
