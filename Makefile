@@ -25,7 +25,7 @@ test: $(STAMP)
 	cd $(ROOT) && $(BIN)/python -m pytest -q tests
 
 # The study (issue 14): the paper's claims tested on real data at CPU scale, ending with
-# results/tables/findings.{md,csv,tex} (configs/study.yaml; ~90 min on 2 cores). DATA is
+# results/tables/findings.{md,csv,tex} (configs/study.yaml; 106 min measured on 2 cores, README). DATA is
 # the folder with study/, xnli/, para/, dict/ (default: ../shared/data beside the repo).
 DATA ?= $(ROOT)/../shared/data
 STUDY := --configfile configs/study.yaml --config data_root=$(abspath $(DATA))
