@@ -626,9 +626,11 @@ class Pretrainer:
                 records.append(self._record(split, "avg", f"{objective}_ppl", np.mean(ppls)))
                 records.append(self._record(split, "avg", f"{objective}_acc",
                                             100 * np.mean(accs)))
-            records.append(self._record(split, "avg", "ppl", self.average_ppl(results)))
-            log.info("%s average perplexity %.3f (best step %d)", split,
-                     self.average_ppl(results), self.best_step)
+            average = self.average_ppl(results)
+            records.append(self._record(split, "avg", "ppl", average))
+            log.info("%s average perplexity %.3f; selection criterion %.3f (best step %d)",
+                     split, average, self.average_ppl(results, self.settings.select_on),
+                     self.best_step)
         if self.context.is_main:
             save_pretrained(self.out_dir / "model.pt", self.model, self.dictionary, self.langs,
                             self.settings.to_dict())
