@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -63,7 +64,9 @@ def test_study_smoke_runs_every_claim_and_the_findings_table(tmp_path, shared_da
     data = small_data_root(shared_data, tmp_path / "data")
     work = tmp_path / "work"
     work.mkdir()
+    # as `make study` runs it: the laptop profile (one thread per training job)
     command = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
+               "--profile", str(REPO / "profiles" / "laptop"), "--printshellcmds",
                "--configfile", str(REPO / "configs" / "study.yaml"),
                str(REPO / "configs" / "study-smoke.yaml"), "--config", f"data_root={data}",
                "--cores", "2", "tables", "findings"]
@@ -71,6 +74,10 @@ def test_study_smoke_runs_every_claim_and_the_findings_table(tmp_path, shared_da
     result = subprocess.run(command, capture_output=True, text=True, timeout=1800, cwd=work,
                             env=env)
     assert result.returncode == 0, result.stderr[-4000:]
+    output = result.stdout + result.stderr
+    trainings = re.findall(r"xlm (?:pretrain|lm|mt-train|xnli) .* --threads (\d+)", output)
+    assert len(trainings) == 4 + 3 * 2 + 5 * 2 + 3 * 2  # models, LMs, MT, XNLI (x seeds)
+    assert set(trainings) == {"1"}
 
     # one run per seed, records carrying their seed
     for path in ("results/mlm/xnli/seed{}/metrics.json", "results/sup_de_en_mlm/mt/seed{}/"
