@@ -23,6 +23,8 @@ rule pretrain_model:
         settings=lambda wildcards: json.dumps(pretrain_settings(wildcards.model), sort_keys=True),
         out="results/{model}/pretrain",
     threads: 2
+    # Most tasks wait for a pretrained model: start pretraining before independent jobs.
+    priority: 10
     resources:
         # Ranks of the run; the SLURM profile may raise it (with `nodes`) for multi-node
         # training. Several GPUs in one job start one rank each without it.
