@@ -48,3 +48,4 @@ rule all:
     input:
         rules.tables.output,
         rules.plots.input,
+        mt_example_targets(),

@@ -43,6 +43,37 @@ use rule mt_evaluate as mt_evaluate_seeded with:
         "logs/mt/evaluate/{experiment}.seed{seed}.log",
 
 
+rule mt_example:
+    """A few held-out sentences translated by `xlm translate` (as a user runs it), each
+    beside its source and reference, in a Markdown block to read (the README shows the
+    demo's)."""
+    input:
+        model=mt_example_model,
+        source=lambda wildcards: mt_example_side(wildcards, wildcards.src),
+        reference=lambda wildcards: mt_example_side(wildcards, wildcards.tgt),
+    output:
+        "results/{experiment}/mt/example.{src}-{tgt}.md",
+    wildcard_constraints:
+        src=r"[a-z]{2,3}",
+        tgt=r"[a-z]{2,3}",
+    params:
+        lines=lambda wildcards: MT["example"]["lines"],
+        beam=MT_DECODING["beam"] or 1,
+    conda:
+        TRAIN_ENV
+    log:
+        "logs/mt/example/{experiment}.{src}-{tgt}.log",
+    shell:
+        "head -n {params.lines} {input.source:q} > {output:q}.src"
+        " && head -n {params.lines} {input.reference:q} > {output:q}.ref"
+        " && xlm translate --model {input.model:q} --src {wildcards.src} --tgt {wildcards.tgt}"
+        " --beam {params.beam} < {output:q}.src > {output:q}.hyp 2> {log:q}"
+        " && {{ echo '```text'; paste -d '\\n' <(sed 's/^/{wildcards.src}:  /' {output:q}.src)"
+        " <(sed 's/^/xlm: /' {output:q}.hyp) <(sed 's/^/{wildcards.tgt}:  /' {output:q}.ref);"
+        " echo '```'; }} > {output:q}.tmp"
+        " && rm {output:q}.src {output:q}.ref {output:q}.hyp && mv {output:q}.tmp {output:q}"
+
+
 rule mt:
     """Target: BLEU records of every experiment under mt.experiments (one run per seed of
     mt.seeds)."""

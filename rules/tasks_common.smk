@@ -228,3 +228,29 @@ def lm_inputs(wildcards):
     return {"vocab": BPE_VOCAB,
             "data": expand("data/bin/{lang}.{split}.{ext}", lang=langs, split=SPLITS,
                            ext=["bin", "idx"])}
+
+
+def mt_example_side(wildcards, lang):
+    """The file of `lang` in mt.example's held-out split: the configured file, or the
+    workflow's split of a corpus given whole (`all`)."""
+    pairs = config["parallel"]["pairs"]
+    pair = stored_pair(pairs, wildcards.src, wildcards.tgt, "parallel")
+    split = MT["example"]["split"]
+    if "all" in pairs[pair]:
+        return f"data/para/split/{pair}.{split}.{lang}.txt"
+    return pairs[pair][split][lang]
+
+
+def mt_example_model(wildcards):
+    """The experiment's model (its first seed's when mt.seeds is set)."""
+    seeds = MT.get("seeds")
+    run = f"seed{seeds[0]}/" if seeds else ""
+    return f"results/{wildcards.experiment}/mt/{run}model.pt"
+
+
+def mt_example_targets():
+    """results/{experiment}/mt/example.{src}-{tgt}.md of mt.example, if configured."""
+    example = MT.get("example")
+    if not example:
+        return []
+    return [f"results/{example['experiment']}/mt/example.{example['direction']}.md"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -66,6 +67,15 @@ def test_every_task_wrote_records(pipeline):
     mt = json.loads((workdir / "results/sup_fr_en/mt/metrics.json").read_text())
     bleu = [r for r in mt if r["metric"] == "bleu"]
     assert bleu and all("sacrebleu_signature" in r for r in bleu)
+    # mt.example: the first test sentences, each between its source and reference
+    example = (workdir / "results/sup_fr_en/mt/example.fr-en.md").read_text().splitlines()
+    sides = config["parallel"]["pairs"]["en-fr"]["test"]
+    sources = Path(sides["fr"]).read_text(encoding="utf-8").splitlines()[:3]
+    references = Path(sides["en"]).read_text(encoding="utf-8").splitlines()[:3]
+    assert example[0] == "```text" and example[-1] == "```" and len(example) == 2 + 3 * 3
+    assert example[1::3][:3] == [f"fr:  {line}" for line in sources]
+    assert all(line.startswith("xlm: ") for line in example[2::3])
+    assert example[3::3][:3] == [f"en:  {line}" for line in references]
     embeddings = json.loads((workdir / "results/mlm_tlm/embeddings/metrics.json").read_text())
     assert {"cosine", "l2"} <= {r["metric"] for r in embeddings}
     for combination in config["lm"]["combinations"]:
@@ -117,14 +127,15 @@ def rules_to_run(workdir) -> set[str]:
 
 def test_changing_the_beam_redecodes_and_rerenders_only(pipeline, tmp_path):
     """mt.beam is a param of MT evaluation only: the MT test sets are decoded again and the
-    tables re-rendered, nothing is retrained, and the XNLI plot is not redrawn."""
+    tables re-rendered (and the example translations redone), nothing is retrained, and the
+    XNLI plot is not redrawn."""
     original, config = pipeline
     workdir = tmp_path / "beam"
     shutil.copytree(original, workdir, symlinks=True)
     config = copy.deepcopy(config)
     config["mt"]["beam"] += 1
     write_config(workdir, config)
-    assert rules_to_run(workdir) == {"mt_evaluate", "tables", "all"}
+    assert rules_to_run(workdir) == {"mt_evaluate", "mt_example", "tables", "all"}
 
 
 def test_report_holds_the_tables_and_plots(pipeline, tmp_path):

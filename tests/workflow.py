@@ -91,6 +91,8 @@ def tiny_pipeline_config(shared_data: Path) -> dict:
     mt["experiments"] = {"sup_fr_en": {"kind": "supervised", "setting": "unidirectional",
                                        "directions": ["fr-en"], "encoder_init": "mlm_tlm",
                                        "decoder_init": "mlm_tlm"}}
+    mt["example"] = {"experiment": "sup_fr_en", "direction": "fr-en", "split": "test",
+                     "lines": 3}
     config["embeddings"].update(models=["mlm_tlm"],
                                 dictionaries={"en-fr": config["embeddings"]["dictionaries"]
                                               ["en-fr"]})

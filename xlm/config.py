@@ -213,6 +213,8 @@ def _task_problems(config: dict[str, Any]) -> Iterator[str]:
             layers = [("mt.defaults", defaults), (f"mt.experiments.{experiment}", own)]
             yield from _settings_problems(layers, positions=False)
             yield from _mt_experiment_problems(config, layers, known, known_text)
+        if mt.get("example"):
+            yield from _mt_example_problems(config, mt["example"])
     lm = config.get("lm")
     if lm:
         yield from _settings_problems([("pretrain", config["pretrain"]),
@@ -229,6 +231,35 @@ def _task_problems(config: dict[str, Any]) -> Iterator[str]:
                 if lang not in config["languages"]:
                     yield (f"key '{key}' names '{lang}', which is not in 'languages'; add it "
                            "there or remove it")
+
+
+def _mt_example_problems(config: dict[str, Any], example: dict[str, Any]) -> Iterator[str]:
+    """mt.example: a configured experiment, a direction it learns, a held-out split with
+    local files."""
+    experiments = config["mt"]["experiments"]
+    experiment, direction = example["experiment"], example["direction"]
+    if experiment not in experiments:
+        yield (f"key 'mt.example.experiment': '{experiment}' is not under 'mt.experiments' "
+               f"(known: {', '.join(experiments) or 'none'}); name one of them")
+        return
+    own = experiments[experiment]
+    learned = list(own.get("directions", []))
+    learned += ["-".join(reversed(entry.split("-"))) for entry in own.get("bt", [])]
+    if direction not in learned:
+        yield (f"key 'mt.example.direction': '{experiment}' does not learn '{direction}' (it "
+               f"learns: {', '.join(learned) or 'none'}); pick one of these")
+        return
+    parallel = config["parallel"]["pairs"]
+    pair, split = _stored_pair(parallel, direction), example["split"]
+    if pair is None or split not in pair_splits(parallel[pair]):
+        yield (f"key 'mt.example.split': '{direction}' has no {split} files under "
+               "'parallel.pairs'; configure them there or pick another split")
+        return
+    if "all" not in parallel[pair]:
+        for lang, source in parallel[pair][split].items():
+            if not isinstance(source, str) or is_url(source):
+                yield (f"key 'parallel.pairs.{pair}.{split}.{lang}' must be one local file for "
+                       "mt.example; give one, or drop mt.example")
 
 
 def _init_problems(layers: Layers, known: list[str], known_text: str) -> Iterator[str]:
