@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from xlm.errors import UserError
 from xlm.report.excerpts import BLOCK, main, stale_excerpts, update_excerpts
@@ -62,10 +63,16 @@ def test_excerpts_are_checked_and_updated(tmp_path, capsys):
         stale_excerpts(readme, tmp_path)
 
 
-def test_readme_excerpts_name_tables_the_run_writes():
+def test_readme_excerpts_name_files_the_demo_writes():
+    """Each excerpt is a table of the demo run or its mt.example translations."""
     blocks = list(BLOCK.finditer((REPO / "README.md").read_text(encoding="utf-8")))
     assert blocks
+    example = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))["mt"]["example"]
+    example_path = f"results/{example['experiment']}/mt/example.{example['direction']}.md"
     for block in blocks:
+        if block["path"] == example_path:
+            assert block["body"].startswith("```text\n")
+            continue
         match = re.fullmatch(r"results/tables/(\w+)\.md", block["path"])
         assert match and match.group(1) in TABLE_NAMES, block["path"]
         assert block["body"].startswith("#### Table")
