@@ -64,14 +64,17 @@ rule mt_example:
     log:
         "logs/mt/example/{experiment}.{src}-{tgt}.log",
     shell:
-        "head -n {params.lines} {input.source:q} > {output:q}.src"
-        " && head -n {params.lines} {input.reference:q} > {output:q}.ref"
+        "xlm concat-text --inputs {input.source:q} --output {output:q}.src.all 2> {log:q}"
+        " && xlm concat-text --inputs {input.reference:q} --output {output:q}.ref.all 2>> {log:q}"
+        " && head -n {params.lines} {output:q}.src.all > {output:q}.src"
+        " && head -n {params.lines} {output:q}.ref.all > {output:q}.ref"
         " && xlm translate --model {input.model:q} --src {wildcards.src} --tgt {wildcards.tgt}"
-        " --beam {params.beam} < {output:q}.src > {output:q}.hyp 2> {log:q}"
+        " --beam {params.beam} < {output:q}.src > {output:q}.hyp 2>> {log:q}"
         " && {{ echo '```text'; paste -d '\\n' <(sed 's/^/{wildcards.src}:  /' {output:q}.src)"
         " <(sed 's/^/xlm: /' {output:q}.hyp) <(sed 's/^/{wildcards.tgt}:  /' {output:q}.ref);"
         " echo '```'; }} > {output:q}.tmp"
-        " && rm {output:q}.src {output:q}.ref {output:q}.hyp && mv {output:q}.tmp {output:q}"
+        " && rm {output:q}.src.all {output:q}.ref.all {output:q}.src {output:q}.ref {output:q}.hyp"
+        " && mv {output:q}.tmp {output:q}"
 
 
 rule mt:

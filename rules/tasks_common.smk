@@ -231,14 +231,10 @@ def lm_inputs(wildcards):
 
 
 def mt_example_side(wildcards, lang):
-    """The file of `lang` in mt.example's held-out split: the configured file, or the
-    workflow's split of a corpus given whole (`all`)."""
-    pairs = config["parallel"]["pairs"]
-    pair = stored_pair(pairs, wildcards.src, wildcards.tgt, "parallel")
-    split = MT["example"]["split"]
-    if "all" in pairs[pair]:
-        return f"data/para/split/{pair}.{split}.{lang}.txt"
-    return pairs[pair][split][lang]
+    """The file of `lang` in mt.example's held-out split (as tokenization reads it: the
+    configured file, its download, or the workflow's split of a corpus given whole)."""
+    pair = stored_pair(config["parallel"]["pairs"], wildcards.src, wildcards.tgt, "parallel")
+    return parallel_source(pair, MT["example"]["split"], lang)
 
 
 def mt_example_model(wildcards):

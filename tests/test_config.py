@@ -127,8 +127,6 @@ CROSS_KEY_MISTAKES = [
      "under 'mt.experiments'"),
     (_set("mt.example.direction", "en-ro"), "key 'mt.example.direction': 'sup_ro_en_random' "
      "does not learn 'en-ro' (it learns: ro-en)"),
-    (_set("parallel.pairs.en-ro.test", {"en": "https://example.org/t.en", "ro": "x.ro"}),
-     "key 'parallel.pairs.en-ro.test.en' must be one local file for mt.example"),
     (_set("bpe.codes", "demo/dict/muse-full-top1500.en-fr.txt"), "key 'bpe.codes' is set "
      "alone; set both bpe.codes and bpe.vocab"),
     (_set("parallel.pairs.en-fr.valid", {"en": "a", "de": "b"}),
