@@ -239,7 +239,7 @@ def mt_example_side(wildcards, lang):
 
 def mt_example_model(wildcards):
     """The experiment's model (its first seed's when mt.seeds is set)."""
-    seeds = MT.get("seeds")
+    seeds = task_seeds(MT)
     run = f"seed{seeds[0]}/" if seeds else ""
     return f"results/{wildcards.experiment}/mt/{run}model.pt"
 

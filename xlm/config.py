@@ -233,6 +233,14 @@ def _task_problems(config: dict[str, Any]) -> Iterator[str]:
                            "there or remove it")
 
 
+def trained_directions(settings: dict[str, Any]) -> list[str]:
+    """The directions an MT model learns: its supervised `directions` and, for each
+    back-translation `bt` entry src-tgt, tgt-src (the direction BT trains)."""
+    learned = list(settings.get("directions", []))
+    learned += ["-".join(reversed(direction.split("-"))) for direction in settings.get("bt", [])]
+    return sorted(set(learned))
+
+
 def _mt_example_problems(config: dict[str, Any], example: dict[str, Any]) -> Iterator[str]:
     """mt.example: a configured experiment, a direction it learns, a held-out split of its
     pair."""
@@ -242,9 +250,7 @@ def _mt_example_problems(config: dict[str, Any], example: dict[str, Any]) -> Ite
         yield (f"key 'mt.example.experiment': '{experiment}' is not under 'mt.experiments' "
                f"(known: {', '.join(experiments) or 'none'}); name one of them")
         return
-    own = experiments[experiment]
-    learned = list(own.get("directions", []))
-    learned += ["-".join(reversed(entry.split("-"))) for entry in own.get("bt", [])]
+    learned = trained_directions({**config["mt"].get("defaults", {}), **experiments[experiment]})
     if direction not in learned:
         yield (f"key 'mt.example.direction': '{experiment}' does not learn '{direction}' (it "
                f"learns: {', '.join(learned) or 'none'}); pick one of these")

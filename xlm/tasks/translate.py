@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from xlm.config import trained_directions
 from xlm.errors import UserError
 from xlm.tasks.bleu import detokenize
 from xlm.tasks.mt import load_translator, translate_dataset
@@ -39,14 +40,6 @@ class _Sentences:
 
     def __getitem__(self, index: int) -> np.ndarray:
         return self.sentences[index]
-
-
-def trained_directions(settings: dict[str, Any]) -> list[str]:
-    """The directions an MT model learned: its supervised `directions` and, for each
-    back-translation `bt` entry src-tgt, tgt-src (the direction BT trains)."""
-    learned = list(settings.get("directions", []))
-    learned += ["-".join(reversed(direction.split("-"))) for direction in settings.get("bt", [])]
-    return sorted(set(learned))
 
 
 def check_direction(model_path: str, settings: dict[str, Any], src: str, tgt: str) -> None:
