@@ -288,14 +288,17 @@ XNLI_SPLITS = {"train": ["en", *XNLI_TRANSLATE_TRAIN], "valid": XNLI["languages"
 
 
 def xnli_source(wildcards):
-    """English train is `xnli.train`, another language's its `xnli.translate_train` file."""
+    """English train is `xnli.train`, another language's its `xnli.translate_train`; each
+    one TSV or a list (xlm xnli-extract reads them in order)."""
     if wildcards.split == "train":
         if wildcards.lang == "en":
-            return source_path(XNLI["train"])
-        if wildcards.lang not in XNLI_TRANSLATE_TRAIN:
+            sources = XNLI["train"]
+        elif wildcards.lang in XNLI_TRANSLATE_TRAIN:
+            sources = XNLI_TRANSLATE_TRAIN[wildcards.lang]
+        else:
             sys.exit(f"error: {CONFIG_SOURCE}: XNLI training data for '{wildcards.lang}' needs "
                      f"a file under 'xnli.translate_train'")
-        return source_path(XNLI_TRANSLATE_TRAIN[wildcards.lang])
+        return [source_path(source) for source in as_list(sources)]
     return source_path(XNLI[wildcards.split].format(lang=wildcards.lang))
 
 

@@ -189,6 +189,15 @@ def test_a_missing_input_file_is_named_with_its_key(default_config, key):
                                f"(relative to {REPO}); fix the path or put the file there")
 
 
+def test_a_missing_file_in_a_list_of_training_sets_is_named(default_config):
+    config = copy.deepcopy(default_config)
+    config["xnli"]["train"] = ["demo/xnli/dev.en.tsv.gz", "demo/nowhere/sick.tsv"]
+    assert refused(config) == (f"my.yaml: key 'xnli.train': demo/nowhere/sick.tsv does not "
+                               f"exist (relative to {REPO}); fix the path or put the file there")
+    config["xnli"]["train"] = ["demo/xnli/dev.en.tsv.gz", "demo/xnli/test.en.tsv.gz"]
+    validate_config(config, base=REPO)
+
+
 def test_missing_per_language_files_and_checkpoints_are_named(default_config, tmp_path):
     config = copy.deepcopy(default_config)
     config["xnli"]["valid"] = "demo/xnli/dev.{lang}.tsv"  # the real files end in .gz

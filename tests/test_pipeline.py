@@ -14,6 +14,7 @@ from workflow import mtimes, snakemake, write_config
 
 from xlm.data.dictionary import Dictionary
 from xlm.data.indexed import IndexedDataset
+from xlm.data.xnli import read_pairs
 
 
 @pytest.fixture()
@@ -44,6 +45,12 @@ def test_binarized_datasets_match_their_text(pipeline):
         premises = IndexedDataset(workdir / f"data/xnli/{lang}.test.s1")
         labels = lines(workdir / f"data/xnli/{lang}.test.label")
         assert len(premises) == len(labels) > 0
+    # xnli.train is two TSVs, read in order: the demo's English XNLI dev, then SICK.
+    first, sick = (read_pairs(path, "en") for path in config["xnli"]["train"])
+    assert len(sick) == 9840
+    train = lines(workdir / "data/xnli/raw/train.s1.en.txt")
+    assert train == [premise for premise, _, _ in first + sick]
+    assert lines(workdir / "data/xnli/en.train.label") == [label for *_, label in first + sick]
     references = lines(workdir / "data/mt/en-fr.en.test.ref")
     assert len(IndexedDataset(workdir / "data/mt/en-fr.en.test")) == len(references)
 

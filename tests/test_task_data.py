@@ -10,12 +10,17 @@ import numpy as np
 import pytest
 import yaml
 
+from xlm.cli import main
 from xlm.data.binarize import binarize_pair
 from xlm.data.dictionary import Dictionary
 from xlm.data.indexed import IndexedDataset
 from xlm.data.xnli import LABELS, load_labels, read_pairs, write_pairs
 from xlm.errors import UserError
 from xlm.io import count_lines
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()
 
 
 def test_per_language_tsv(shared_data: Path) -> None:
@@ -84,6 +89,33 @@ def test_bad_xnli_files(tmp_path: Path) -> None:
         read_pairs(bad_label, "en")
 
 
+def test_training_set_of_several_files(shared_data: Path, tmp_path: Path) -> None:
+    """`xnli.train` as a list (SNLI + SICK): xnli-extract reads the files in order, each in
+    its own layout; a bad file anywhere stops it before any output is written."""
+    combined = tmp_path / "xnli.dev.tsv"
+    xnli_1_0_file(shared_data, combined)
+    sick = shared_data / "study" / "nli" / "sick.tsv.gz"
+    outputs = {name: tmp_path / name for name in ("s1", "s2", "label")}
+    args = ["xnli-extract", "--lang", "en", "--input", str(sick), str(combined),
+            "--premises", str(outputs["s1"]), "--hypotheses", str(outputs["s2"]),
+            "--labels", str(outputs["label"])]
+    main(args)
+    expected = read_pairs(sick, "en") + read_pairs(combined, "en")
+    assert len(expected) == 9840 + 2490
+    for column, name in enumerate(("s1", "s2", "label")):
+        assert lines(outputs[name]) == [row[column] for row in expected]
+
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("premise\thypothesis\tlabel\nx\ty\tmaybe\n", encoding="utf-8")
+    for path in outputs.values():
+        path.unlink()
+    args[args.index(str(combined))] = str(bad)
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    assert stop.value.code == 2
+    assert not any(path.exists() for path in outputs.values())
+
+
 def test_mt_test_sets_keep_every_line(shared_data: Path, tmp_path: Path) -> None:
     """Test sets are binarized whole, empty or long lines too, so line i stays line i."""
     wmt = shared_data / "mt" / "wmt16-en-ro"
@@ -113,7 +145,8 @@ def test_demo_task_data_is_aligned(repo: Path) -> None:
                 assert sorted(sides) == sorted(pair.split("-")), (pair, split)
                 assert len(set(counts.values())) == 1 and min(counts.values()) > 0, counts
     xnli = config["xnli"]
-    assert read_pairs(repo / xnli["train"], "en")
+    for path in [xnli["train"]] if isinstance(xnli["train"], str) else xnli["train"]:
+        assert read_pairs(repo / path, "en")
     for lang in xnli["languages"]:
         for split in ("valid", "test"):
             assert read_pairs(repo / xnli[split].format(lang=lang), lang)

@@ -75,6 +75,9 @@ def tiny_pipeline_config(shared_data: Path) -> dict:
     config["bpe"].update(n_codes=400, max_vocab=1200, sample_sentences=2000)
     config["parallel"]["pairs"] = {"en-fr": config["parallel"]["pairs"]["en-fr"]}
     config["xnli"]["languages"] = langs
+    # A training set given as a list of TSVs, read in order (the study's SNLI + SICK).
+    config["xnli"]["train"] = [config["xnli"]["train"],
+                               str(shared_data / "study" / "nli" / "sick.tsv.gz")]
     config["mt_data"]["pairs"] = {"en-fr": config["mt_data"]["pairs"]["en-fr"]}
     config["pretrain"].update(n_layers=1, dim=32, n_heads=2, bptt=32, batch_size=8,
                               max_steps=12, eval_every=6, eval_batches=2, log_every=3,

@@ -371,9 +371,11 @@ def data_sources(config: dict[str, Any]) -> Iterator[tuple[str, str]]:
                     for source in as_list(sources):
                         yield f"{section}.pairs.{pair}.{split}.{lang}", source
     xnli = config["xnli"]
-    yield "xnli.train", xnli["train"]
-    for lang, path in xnli.get("translate_train", {}).items():
-        yield f"xnli.translate_train.{lang}", path
+    for source in as_list(xnli["train"]):
+        yield "xnli.train", source
+    for lang, sources in xnli.get("translate_train", {}).items():
+        for source in as_list(sources):
+            yield f"xnli.translate_train.{lang}", source
     for split in ("valid", "test"):
         for path in dict.fromkeys(xnli[split].replace("{lang}", lang)
                                   for lang in xnli["languages"]):

@@ -5,8 +5,10 @@ Two layouts are read, plain or compressed (.gz, .xz):
   the text in `sentence1`/`sentence2` and the label in `gold_label`; rows of other
   languages are skipped;
 - simple per-language TSVs with the header `premise hypothesis label`.
-The three outputs are line-aligned: premises and hypotheses (raw text, tokenized and
-BPE'd next like any text of the language) and one label word per line.
+Several inputs (a training set given as a list, e.g. SNLI + SICK) are read in order into
+the same outputs, each with its own header. The three outputs are line-aligned: premises
+and hypotheses (raw text, tokenized and BPE'd next like any text of the language) and one
+label word per line.
 `load_labels` turns a label file into ids in the order of `LABELS`.
 """
 
@@ -90,15 +92,26 @@ def load_labels(path: str | Path) -> np.ndarray:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", type=Path, required=True, help="XNLI/MultiNLI TSV (.gz, .xz ok)")
+    parser.add_argument("--input", type=Path, nargs="+", required=True,
+                        help="XNLI/MultiNLI TSV(s) (.gz, .xz ok), read in order")
     parser.add_argument("--lang", required=True, help="language to keep (XNLI 1.0 layout)")
     parser.add_argument("--premises", type=Path, required=True, help="output: one per line")
     parser.add_argument("--hypotheses", type=Path, required=True, help="output: one per line")
     parser.add_argument("--labels", type=Path, required=True, help="output: label words")
 
 
+def label_counts(rows: list[tuple[str, str, str]]) -> dict[str, int]:
+    return {label: sum(r[2] == label for r in rows) for label in LABELS}
+
+
 def run(args: argparse.Namespace) -> None:
-    rows = read_pairs(args.input, args.lang)
+    rows: list[tuple[str, str, str]] = []
+    for path in args.input:  # every file is checked before anything is written
+        file_rows = read_pairs(path, args.lang)
+        log.info("%s (%s): %d pairs, labels %s", path, args.lang, len(file_rows),
+                 label_counts(file_rows))
+        rows.extend(file_rows)
     write_pairs(rows, args.premises, args.hypotheses, args.labels)
-    counts = {label: sum(r[2] == label for r in rows) for label in LABELS}
-    log.info("%s (%s): %d pairs, labels %s", args.input, args.lang, len(rows), counts)
+    if len(args.input) > 1:
+        log.info("all %d files (%s): %d pairs, labels %s", len(args.input), args.lang,
+                 len(rows), label_counts(rows))
