@@ -71,3 +71,43 @@ def test_two_gloo_ranks_equal_one_rank(tmp_path, shared_data):
     for a, b in zip(metrics_one, metrics_two, strict=True):
         assert (a["split"], a["lang"], a["metric"]) == (b["split"], b["lang"], b["metric"])
         assert b["value"] == pytest.approx(a["value"], rel=1e-4), a
+
+
+# Run by each rank of the test below: train, release the group, report whether DDP's
+# reducer (which holds the gloo group) is still alive when the group is destroyed.
+RELEASE_SCRIPT = """
+import gc, json, sys, weakref
+from xlm.train.distributed import cleanup, setup_distributed
+from xlm.train.settings import PretrainSettings
+from xlm.train.trainer import Pretrainer
+
+settings, data, vocab, out = sys.argv[1:5]
+context = setup_distributed(force_cpu=True)
+trainer = Pretrainer(PretrainSettings.from_json(settings), data_dir=data, vocab=vocab,
+                     out_dir=out, name="m", context=context)
+trainer.run()
+reducer = weakref.ref(trainer.ddp.reducer)
+trainer.release_process_group()
+gc.collect()
+print(json.dumps({"rank": context.rank, "reducer_alive": reducer() is not None}))
+cleanup()
+"""
+
+
+def test_the_reducer_is_gone_before_the_process_group(tmp_path, shared_data):
+    """If DDP's reducer outlived the group, the group's destructor would run from it with
+    the GIL held and could deadlock with gloo's worker thread (a job that never ends after
+    training, seen under SLURM about 1 run in 5 on busy cores): `xlm pretrain` releases the
+    group from the trainer before destroying it."""
+    data_dir, vocab = build_pretrain_data(shared_data, tmp_path / "data")
+    settings = json.dumps({**SETTINGS, "max_steps": 2, "eval_every": 2})
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+               "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
+               "--no-python", sys.executable, "-c", RELEASE_SCRIPT, settings, str(data_dir),
+               str(vocab), str(tmp_path / "m")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    reports = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert sorted(r["rank"] for r in reports) == [0, 1]
+    assert not any(r["reducer_alive"] for r in reports), reports

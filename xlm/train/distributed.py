@@ -8,6 +8,7 @@ SLURM knowledge lives here; the trainer only sees a `DistributedContext`.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import subprocess
@@ -121,5 +122,11 @@ def barrier(context: DistributedContext) -> None:
 
 
 def cleanup() -> None:
+    """Leave the process group, once nothing else holds it (Pretrainer's
+    `release_process_group`): objects in reference cycles are collected first, so that no
+    DDP reducer outlives the group and destroys it later with the GIL held."""
+    global _HOST_GROUP
+    gc.collect()
+    _HOST_GROUP = None
     if dist.is_initialized():
         dist.destroy_process_group()

@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> None:
         keep_log_history(args.out, "pretrain")
     else:
         logging.getLogger().setLevel(logging.WARNING)
+    trainer = None
     try:
         trainer = Pretrainer(settings, data_dir=args.data, vocab=args.vocab, out_dir=args.out,
                              name=args.name, context=context,
@@ -69,4 +70,6 @@ def run(args: argparse.Namespace) -> None:
                                  args.config_hash) else None)
         trainer.run(stop_at=args.stop_at)
     finally:
+        if trainer is not None:
+            trainer.release_process_group()  # before the group goes (see its docstring)
         cleanup()

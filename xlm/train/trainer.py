@@ -638,6 +638,18 @@ class Pretrainer:
                 json.dump(records, handle, indent=1)
         barrier(self.context)
 
+    def release_process_group(self) -> None:
+        """Drop the DistributedDataParallel wrapper (evaluation goes on with `self.model`).
+
+        Call it before the process group is destroyed (`distributed.cleanup`). DDP's reducer
+        holds the group; if the reducer were its last owner, the group's destructor would
+        run from the reducer's, with the GIL held, and wait for gloo's worker thread, which
+        may itself wait for the GIL to free a finished collective's tensors: a deadlock
+        after training, seen about 1 run in 5 on 2 busy cores (pytorch/pytorch#56297).
+        Released here, the group dies in `destroy_process_group`, whose binding releases
+        the GIL first."""
+        self.ddp = self.model
+
     def _record(self, split: str, lang: str, metric: str, value: float) -> dict[str, Any]:
         return {"task": "pretrain", "model": self.name, "split": split, "lang": lang,
                 "metric": metric, "value": float(value), "step": self.best_step,
