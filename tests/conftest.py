@@ -1,7 +1,9 @@
-"""Shared test fixtures: where the real offline data lives, and the repository root."""
+"""Shared test fixtures: where the real offline data lives, the repository root, and the
+local SLURM cluster, up for the whole session."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,27 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         raise RuntimeError(f"{SHARED_DATA} is missing: the tests need ../shared/data")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session", autouse=True)
+def local_slurm():
+    """The real one-node SLURM cluster (tests/slurm_cluster.py), up for the whole session.
+
+    test_slurm.py needs it; every other test that starts Snakemake is faster with it:
+    Snakemake imports the SLURM executor plugin, which runs `scontrol show config`, and
+    with SLURM installed but no controller up that call waits ~9 s for the controller
+    (the 15 tests of test_config_startup.py: 165 s without it, 23 s with it). A failed
+    start is handed to the SLURM tests, which raise it; the others do not need SLURM.
+    """
+    import slurm_cluster
+
+    failure = None
+    try:
+        slurm_cluster.start()
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as error:
+        failure = error
+    yield failure
+    slurm_cluster.stop()
 
 
 @pytest.fixture(scope="session")

@@ -24,10 +24,10 @@ TARGET = "results/mlm_tlm/xnli/metrics.json"  # text, BPE, binarize, pretrain an
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    slurm_cluster.start()
-    yield
-    slurm_cluster.stop()
+def cluster(local_slurm):
+    """The session's cluster (conftest.py); if it did not start, these tests fail with why."""
+    if local_slurm is not None:
+        raise local_slurm
 
 
 def slurm_snakemake(workdir, *targets, background: bool = False):
