@@ -43,13 +43,15 @@ study: $(STAMP)
 bench: $(STAMP)
 	cd $(ROOT) && $(BIN)/python -m benchmarks
 
-# After `make run`: the README's excerpts of the run's outputs (Table 4) against the files
-# the run wrote (xlm/report/excerpts.py); readme-update copies the files into the README.
+# After `make run`: the README's excerpts of the run's outputs (Table 4, the translation
+# example) against the files the run wrote (xlm/report/excerpts.py); readme-update copies
+# the files into the README. After `make study`: the same with RUN=study (its findings).
+RUN ?= run
 readme-check: $(STAMP)
-	cd $(ROOT) && $(BIN)/python -m xlm.report.excerpts README.md --check
+	cd $(ROOT) && $(BIN)/python -m xlm.report.excerpts README.md --check --run $(RUN)
 
 readme-update: $(STAMP)
-	cd $(ROOT) && $(BIN)/python -m xlm.report.excerpts README.md --update
+	cd $(ROOT) && $(BIN)/python -m xlm.report.excerpts README.md --update --run $(RUN)
 
 # The GPU checks of issue 16 in one command (at most 8 minutes on one GPU):
 # benchmarks/results/gpu.json and a summary; without a GPU it says so and exits 0.

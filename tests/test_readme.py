@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from xlm.errors import UserError
-from xlm.report.excerpts import BLOCK, main, stale_excerpts, update_excerpts
+from xlm.report.excerpts import BLOCK, block_run, main, stale_excerpts, update_excerpts
 from xlm.report.tables import TABLE_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,13 +63,62 @@ def test_excerpts_are_checked_and_updated(tmp_path, capsys):
         stale_excerpts(readme, tmp_path)
 
 
-def test_readme_excerpts_name_files_the_demo_writes():
-    """Each excerpt is a table of the demo run or its mt.example translations."""
+FINDINGS = """## Findings: the paper's claims in this run
+
+| claim | verdict |
+|---|---|
+| 1. TLM aligns languages | {verdict} |
+
+Provenance:
+
+- run: study
+- git revision: {revision}
+"""
+
+
+def test_study_blocks_are_checked_only_after_the_study(tmp_path, capsys):
+    """A `(make study)` block is the study's file: `--run study` checks and updates it alone,
+    and the demo's check leaves it out (a demo clone has no findings table)."""
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- excerpt: results/tables/table4_lm.md -->\n"
+                      + TABLE.format(value="355.0", revision="a", date="2026-01-01")
+                      + "<!-- end excerpt -->\n\n"
+                      "<!-- excerpt: results/tables/findings.md (make study) -->\n"
+                      + FINDINGS.format(verdict="inconclusive", revision="a").replace("##", "####")
+                      + "<!-- end excerpt -->\n", encoding="utf-8")
+    write_run(tmp_path, "355.0")
+    assert stale_excerpts(readme, tmp_path) == []  # no findings.md on disk: not looked at
+    with pytest.raises(UserError, match="findings.md: not found .* run `make study` first"):
+        stale_excerpts(readme, tmp_path, "study")
+
+    findings = tmp_path / "results" / "tables" / "findings.md"
+    findings.write_text(FINDINGS.format(verdict="holds", revision="b"), encoding="utf-8")
+    assert main([str(readme), "--root", str(tmp_path), "--check", "--run", "study"]) == 1
+    assert "make readme-update RUN=study" in capsys.readouterr().err
+    write_run(tmp_path, "361.2")  # the demo's file changed too: the study's update keeps it
+    assert update_excerpts(readme, tmp_path, "study") == ["results/tables/findings.md"]
+    text = readme.read_text(encoding="utf-8")
+    assert "| 1. TLM aligns languages | holds |" in text and "355.0" in text
+    assert "<!-- excerpt: results/tables/findings.md (make study) -->\n#### Findings" in text
+    assert stale_excerpts(readme, tmp_path, "study") == []
+    assert stale_excerpts(readme, tmp_path) == ["results/tables/table4_lm.md"]
+    with pytest.raises(SystemExit):
+        main([str(readme), "--check", "--run", "demo"])
+    assert "invalid choice: 'demo'" in capsys.readouterr().err
+
+
+def test_readme_excerpts_name_files_the_runs_write():
+    """Each excerpt is a table of the demo run or its mt.example translations, or the
+    study's findings table."""
     blocks = list(BLOCK.finditer((REPO / "README.md").read_text(encoding="utf-8")))
-    assert blocks
+    assert {block_run(block) for block in blocks} == {"run", "study"}
     example = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))["mt"]["example"]
     example_path = f"results/{example['experiment']}/mt/example.{example['direction']}.md"
     for block in blocks:
+        if block_run(block) == "study":
+            assert block["path"] == "results/tables/findings.md"
+            assert block["body"].startswith("#### Findings")
+            continue
         if block["path"] == example_path:
             assert block["body"].startswith("```text\n")
             continue
