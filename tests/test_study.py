@@ -78,6 +78,11 @@ def test_study_smoke_runs_every_claim_and_the_findings_table(tmp_path, shared_da
     trainings = re.findall(r"xlm (?:pretrain|lm|mt-train|xnli) .* --threads (\d+)", output)
     assert len(trainings) == 4 + 3 * 2 + 5 * 2 + 3 * 2  # models, LMs, MT, XNLI (x seeds)
     assert set(trainings) == {"1"}
+    # the profile's `prioritize`: pretraining and every job it needs first, the rest after
+    priorities = job_priorities(output)
+    assert priorities["pretrain_model"] == {"highest"}
+    assert priorities["binarize_parallel"] == {"highest"}  # TLM's data, small jobs
+    assert priorities["lm_train_seeded"] == priorities["xnli_finetune_seeded"] == {"0"}
 
     # one run per seed, records carrying their seed
     for path in ("results/mlm/xnli/seed{}/metrics.json", "results/sup_de_en_mlm/mt/seed{}/"
@@ -106,6 +111,16 @@ def test_study_smoke_runs_every_claim_and_the_findings_table(tmp_path, shared_da
     # the paper's tables average the seeds: one Table 3 cell per initialisation
     table3 = (tables / "table3_mt_sup.csv").read_text(encoding="utf-8").splitlines()
     assert sum(",no," in line for line in table3) == 2  # bleu and bleu_tok rows of ours
+
+
+def job_priorities(log: str) -> dict[str, set[str]]:
+    """Each rule's job priorities as Snakemake printed them (`priority: highest`; none
+    printed is 0)."""
+    priorities: dict[str, set[str]] = {}
+    for rule, body in re.findall(r"^(?:local)?rule (\w+):\n(.*?)(?:\n\n|\Z)", log, re.M | re.S):
+        match = re.search(r"^    priority: (\S+)$", body, re.M)
+        priorities.setdefault(rule, set()).add(match.group(1) if match else "0")
+    return priorities
 
 
 def merged(*names: str) -> dict:
