@@ -9,6 +9,7 @@ and commit the file with a note saying why the curve moved.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -110,7 +111,7 @@ def test_gradient_accumulation_matches_a_bigger_batch(data, tmp_path):
     assert losses(accumulated) == pytest.approx(losses(big), rel=1e-5)
 
 
-def test_sigusr1_checkpoints_and_exits_then_the_rerun_resumes(data, tmp_path):
+def test_sigusr1_checkpoints_and_exits_then_the_rerun_resumes(data, tmp_path, caplog):
     data_dir, vocab = data
     out = tmp_path / "signal"
     settings = {**TINY_SETTINGS, **MODELS["clm"], "max_steps": 100_000, "eval_every": 100_000,
@@ -133,8 +134,11 @@ def test_sigusr1_checkpoints_and_exits_then_the_rerun_resumes(data, tmp_path):
     assert process.returncode == 128 + signal.SIGUSR1, (tmp_path / "log").read_text()
     state = load_checkpoint(checkpoint)
     assert state["step"] >= 3
-    # The checkpoint continues: two more steps, then the final outputs.
-    records = train(data, out, "clm", max_steps=state["step"] + 2, eval_every=1000)
+    # The checkpoint continues: two more steps, then the final outputs (eval_every is
+    # unchanged: it shapes the run, so another value would train from step 0).
+    with caplog.at_level(logging.INFO, logger="xlm"):
+        records = train(data, out, "clm", max_steps=state["step"] + 2, eval_every=100_000)
+    assert f"resumed from {checkpoint} at step {state['step']}" in caplog.text
     assert records[-1]["step"] == state["step"] + 2
     assert len(records) == state["step"] + 2
     load_pretrained(out / "model.pt")

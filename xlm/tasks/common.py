@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -153,9 +153,11 @@ class TaskCheckpoint:
             self._digests = make_fingerprint({}, self.inputs)["inputs"]
         return {"settings": settings, "inputs": self._digests}
 
-    def load(self, settings: dict[str, Any]) -> dict[str, Any] | None:
-        """The saved state when this very run wrote it, else None (stale files moved aside)."""
-        state = load_resumable(self.path, self.fingerprint(settings))
+    def load(self, settings: dict[str, Any], continuable: Callable[[dict[str, Any]], str | None]
+             | None = None) -> dict[str, Any] | None:
+        """The saved state when this very run wrote it and `continuable` (if given) does not
+        object to it, else None (stale files moved aside): see `load_resumable`."""
+        state = load_resumable(self.path, self.fingerprint(settings), continuable)
         if state is None:
             move_aside(self.folder)  # a best.pt without latest.pt is stale too
             return None

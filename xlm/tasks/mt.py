@@ -15,7 +15,9 @@ Training objectives, one per step in turn:
   from that pair (Lample et al. 2018).
 Batches hold `tokens_per_batch` padded tokens of similar-length sentences. Every
 `eval_every` steps greedy tokenized BLEU on the first `valid_sentences` valid pairs of each
-evaluated direction is averaged; the best model is kept as `model.pt`. Resumable.
+evaluated direction is averaged; the best model is kept as `model.pt`; with `patience` the
+run stops after that many evaluations without a better BLEU (XLM's `--stopping_criterion
+valid_en-fr_mt_bleu,10`). Resumable.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ from xlm.train.checkpoint import (
     rng_states,
     save_atomic,
 )
+from xlm.train.continuation import continuation_problem
 from xlm.train.fingerprint import dataset_files
 from xlm.train.optim import build_optimizer, parse_weight_schedule, weight_at
 
@@ -108,6 +111,7 @@ class MtSettings:
     # Evaluation, logging, checkpoints.
     eval_every: int = 200
     valid_sentences: int = 200
+    patience: int | None = None  # evaluations without a better BLEU before stopping; None: never
     log_every: int = 20
     checkpoint_every: int = 500
     seed: int = 0
@@ -128,6 +132,9 @@ class MtSettings:
                             "cosine or constant")
         for name in ("lambda_mt", "lambda_ae", "lambda_bt"):
             parse_weight_schedule(getattr(self, name), f"mt settings: {name}")
+        if self.patience is not None and self.patience < 1:
+            raise UserError(f"mt settings: patience {self.patience}; give at least 1, or null "
+                            "to train max_steps")
         if not self.eval_directions:
             self.eval_directions = list(self.directions) or [
                 "-".join(reversed(d.split("-"))) for d in self.bt]
@@ -347,6 +354,7 @@ class MtTrainer:
         self.checkpoint = TaskCheckpoint(self.out / "checkpoints", inputs)
         self.step = 0
         self.best_bleu, self.best_step, self.last_eval_step = -1.0, 0, -1
+        self.bad_evals = self.peak_bad_evals = 0  # evaluations in a row without progress
 
     # ----------------------------------------------------------------- batches
     def _tensors(self, sentences: list[np.ndarray]) -> tuple[Tensor, Tensor]:
@@ -409,18 +417,25 @@ class MtTrainer:
     # ----------------------------------------------------------------- checkpoints
     def _state(self) -> dict[str, Any]:
         return {"step": self.step, "best_bleu": self.best_bleu, "best_step": self.best_step,
-                "last_eval_step": self.last_eval_step,
+                "last_eval_step": self.last_eval_step, "bad_evals": self.bad_evals,
+                "peak_bad_evals": self.peak_bad_evals, "patience": self.settings.patience,
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "rng": rng_states()}
 
     def _key(self) -> dict[str, Any]:
-        trajectory = {k: v for k, v in asdict(self.settings).items()
-                      if k not in ("max_steps", "log_every", "checkpoint_every", "compile")}
-        return trajectory
+        """The settings a checkpoint must share to be resumed: all but how long the run goes
+        (within `continuation_problem`), how often it logs and checkpoints, and `compile`;
+        with a cosine schedule max_steps shapes every step's lr, so it counts too."""
+        ignored = {"max_steps", "patience", "log_every", "checkpoint_every", "compile"}
+        if self.settings.schedule == "cosine":
+            ignored.discard("max_steps")
+        return {k: v for k, v in asdict(self.settings).items() if k not in ignored}
 
     def _resume(self) -> None:
-        state = self.checkpoint.load(self._key())
-        self._trim_train_log(state["step"] if state else 0)
+        state = self.checkpoint.load(self._key(), lambda saved: continuation_problem(
+            saved, self.settings.max_steps, self.settings.patience))
+        self._trim_train_log(state["step"] if state else 0,
+                             state["last_eval_step"] if state else 0)
         if state is None:
             return
         self.model.load_state_dict(state["model"])
@@ -428,31 +443,57 @@ class MtTrainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.best_bleu, self.best_step, self.last_eval_step = (
             state["step"], state["best_bleu"], state["best_step"], state["last_eval_step"])
+        # Checkpoints from before early stopping had none: never an evaluation counted.
+        self.bad_evals = state.get("bad_evals", 0)
+        self.peak_bad_evals = state.get("peak_bad_evals", 0)
         restore_rng_states(state["rng"])
 
-    def _trim_train_log(self, step: int) -> None:
-        """Keep only the train.jsonl records up to the resumed step (none when fresh)."""
+    def _trim_train_log(self, step: int, last_eval_step: int) -> None:
+        """Keep only the train.jsonl records up to the resumed step (none when fresh),
+        without the untracked end-of-run evaluation at that step (see `_evaluate`)."""
         path = self.out / "train.jsonl"
         if not path.exists():
             return
-        keep = [line for line in path.read_text(encoding="utf-8").splitlines()
-                if line and json.loads(line)["step"] <= step]
+        keep = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line) if line else {"step": math.inf}
+            end_of_run = "valid_bleu" in record and record["step"] == step != last_eval_step
+            if record["step"] <= step and not end_of_run:
+                keep.append(line)
         with atomic_open(path) as handle:
             handle.writelines(line + "\n" for line in keep)
 
-    def _evaluate(self) -> None:
+    def _evaluate(self, at_end: bool = False) -> bool:
+        """Valid BLEU; keep the best weights; True when this step is the best so far.
+
+        `at_end` is the evaluation at the last step when it is off the `eval_every` grid:
+        it may make these weights the output but is not tracked (nor checkpointed), so
+        that a longer run continued from here selects among the steps a fresh one does.
+        """
         scores = self.valid_bleu()
-        self.last_eval_step = self.step
         average = float(np.mean(list(scores.values())))
         improved = average > self.best_bleu
-        if improved:
-            self.best_bleu, self.best_step = average, self.step
-            save_atomic(copy.deepcopy(self.model.state_dict()), self.checkpoint.folder / "best.pt")
+        if not at_end:
+            self.last_eval_step = self.step
+            if improved:
+                self.best_bleu, self.best_step, self.bad_evals = average, self.step, 0
+                save_atomic(copy.deepcopy(self.model.state_dict()),
+                            self.checkpoint.folder / "best.pt")
+            else:
+                self.bad_evals += 1
+                self.peak_bad_evals = max(self.peak_bad_evals, self.bad_evals)
         log.info("valid step %d | %s | average BLEU %.2f%s", self.step,
                  " | ".join(f"{d} BLEU {b:.2f}" for d, b in scores.items()), average,
-                 " (best)" if improved else "")
+                 " (best)" if improved else f" (end of run; best step {self.best_step})"
+                 if at_end else f" ({self.bad_evals} without progress)")
         with open(self.out / "train.jsonl", "a", encoding="utf-8") as handle:
             handle.write(json.dumps({"step": self.step, "valid_bleu": average}) + "\n")
+        if at_end and improved:
+            self.best_bleu, self.best_step = average, self.step  # reported, not checkpointed
+        return improved
+
+    def stopped_early(self) -> bool:
+        return self.settings.patience is not None and self.bad_evals >= self.settings.patience
 
     # ----------------------------------------------------------------- the run
     def run(self) -> dict[str, Any]:
@@ -468,7 +509,7 @@ class MtTrainer:
         # step's loss would wait for the GPU every step); counts are known on the host.
         window = {"loss": 0.0, "targets": 0, "tokens": 0, "start": time.perf_counter()}
         with self.checkpoint.signals():
-            while self.step < s.max_steps:
+            while self.step < s.max_steps and not self.stopped_early():
                 kind, name = self.objectives[self.step % len(self.objectives)]
                 number = self.step // len(self.objectives)  # the round, XLM's iteration
                 weight = weight_at(self.weights[kind], number)
@@ -484,15 +525,17 @@ class MtTrainer:
                               "start": time.perf_counter()}
                 if self.step % s.eval_every == 0:
                     self._evaluate()
+                    if self.stopped_early():
+                        log.info("stopping: no better valid BLEU in %d evaluations",
+                                 self.bad_evals)
                 if self.step % s.checkpoint_every == 0:
                     self.checkpoint.save(self._key(), self._state())
                 if self.checkpoint.signal is not None:
                     self.checkpoint.after_step(self._key(), self._state())
-        if self.last_eval_step != self.step:
-            self._evaluate()
-        self.checkpoint.save(self._key(), self._state())
-        best = load_file(self.checkpoint.folder / "best.pt", "best MT weights")
-        self.model.load_state_dict(best)
+        self.checkpoint.save(self._key(), self._state())  # before an off-grid last evaluation
+        if not (self.last_eval_step != self.step and self._evaluate(at_end=True)):
+            best = load_file(self.checkpoint.folder / "best.pt", "best MT weights")
+            self.model.load_state_dict(best)
         save_atomic(self.model.file_state(self.dictionary, asdict(s),
                                           {**self.extra, **self.init}), self.out / "model.pt")
         return {"best_bleu": self.best_bleu, "best_step": self.best_step}

@@ -23,6 +23,7 @@ import os
 import random
 import shutil
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -119,28 +120,49 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     return load_file(path, "checkpoint")
 
 
-def load_resumable(path: str | os.PathLike[str],
-                   fingerprint: dict[str, Any]) -> dict[str, Any] | None:
+def load_resumable(path: str | os.PathLike[str], fingerprint: dict[str, Any],
+                   continuable: Callable[[dict[str, Any]], str | None] | None = None,
+                   ) -> dict[str, Any] | None:
     """The checkpoint at `path` if it was written by this very run, else None.
 
-    "This very run" means the same fingerprint (settings and input contents). Otherwise
-    one log line says what changed, and the checkpoint folder's files are moved to
-    `<folder>.stale-<time>/` so that nothing stale is reused or silently deleted.
+    "This very run" means the same fingerprint (settings and input contents) and, when
+    `continuable` is given, a state it does not object to (it returns why not, in words:
+    xlm/train/continuation.py). Otherwise one log line says why, and the checkpoint
+    folder's files are moved to `<folder>.stale-<time>/` so that nothing stale is reused
+    or silently deleted.
     """
     path = Path(path)
     if not path.is_file():
         return None
     try:
         state = load_file(path, "checkpoint")
-        changes = differences(state.get("fingerprint"), fingerprint)
+        changes = differences(_with_saved_settings(state, fingerprint), fingerprint)
     except UserError as error:
         state, changes = None, [f"it cannot be read safely ({error})"]
+    if not changes and continuable is not None:
+        problem = continuable(state)
+        changes = [problem] if problem else []
     if not changes:
         return state
     moved = move_aside(path.parent)
     log.warning("%s: not resuming, since %s; training from step 0 (stale checkpoints "
                 "moved to %s)", path, "; ".join(changes), moved)
     return None
+
+
+def _with_saved_settings(state: dict[str, Any],
+                         fingerprint: dict[str, Any]) -> dict[str, Any] | None:
+    """The checkpoint's fingerprint, where a setting this run's fingerprint has and the
+    checkpoint's leaves out (written by a version that did not count it as shaping the
+    run) is taken from the settings saved beside it, so that such a checkpoint is still
+    resumed when that setting did not change."""
+    stored, saved = state.get("fingerprint"), state.get("settings")
+    if not (isinstance(stored, dict) and isinstance(stored.get("settings"), dict)
+            and isinstance(saved, dict)):
+        return stored
+    filled = {key: saved[key] for key in fingerprint["settings"]
+              if key not in stored["settings"] and key in saved}
+    return {**stored, "settings": {**stored["settings"], **filled}}
 
 
 def dictionary_state(dictionary: Dictionary) -> dict[str, list]:

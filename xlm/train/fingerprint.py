@@ -6,7 +6,8 @@ A resumable command (pretrain, lm, xnli, mt-train) stores in each checkpoint its
 fingerprint with its own before resuming; on any difference it names what changed, moves
 the stale checkpoints aside and trains from step 0. Settings that only say how long a run
 goes or how often it logs (max_steps, log_every, ...) are left out by the callers, so
-raising max_steps still continues a run.
+raising max_steps still continues a run; xlm/train/continuation.py checks that the
+continued run ends where a fresh one would.
 
 Digests are of file *content*, not size or date: a vocabulary relearned with the same
 size but other ids, or a pretrained model retrained with the same config, is a change.

@@ -48,6 +48,7 @@ from xlm.train.checkpoint import (
     save_atomic,
     save_pretrained,
 )
+from xlm.train.continuation import continuation_problem
 from xlm.train.distributed import (
     DistributedContext,
     all_reduce_count,
@@ -78,10 +79,11 @@ def git_revision() -> str:
         return "unknown"
 
 
-# Settings that change how long a run goes or what it reports, not its trajectory:
-# a checkpoint stays valid when they change (e.g. more steps to continue a run).
-RUN_LENGTH_KEYS = ("max_steps", "patience", "log_every", "eval_every", "checkpoint_every",
-                   "eval_batches")
+# Settings that change how long a run goes or how often it logs and checkpoints, not its
+# trajectory: a checkpoint stays valid when they change (e.g. more steps to continue a
+# run), within what xlm/train/continuation.py allows. `eval_every` and `eval_batches` are
+# not among them: they decide which step is selected and when the run stops early.
+RUN_LENGTH_KEYS = ("max_steps", "patience", "log_every", "checkpoint_every")
 
 
 # How a run executes, not what it computes (up to float rounding): a checkpoint stays
@@ -90,7 +92,12 @@ EXECUTION_KEYS = ("compile",)
 
 
 def _trajectory(settings: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in settings.items() if k not in RUN_LENGTH_KEYS + EXECUTION_KEYS}
+    """The settings a checkpoint must share with a run to be resumed by it. With a cosine
+    schedule the lr at every step depends on max_steps, so it is one of them."""
+    ignored = set(RUN_LENGTH_KEYS + EXECUTION_KEYS)
+    if settings.get("schedule") == "cosine":
+        ignored.discard("max_steps")
+    return {k: v for k, v in settings.items() if k not in ignored}
 
 
 @dataclass
@@ -186,7 +193,9 @@ class Pretrainer:
         self.drawn: dict[str, int] = {}
         self.best_ppl = math.inf
         self.best_step = 0
+        self.output_step = 0  # the step of the weights written to model.pt
         self.bad_evals = 0
+        self.peak_bad_evals = 0  # the longest run of evaluations without progress
         self.last_eval_step = -1
         self.stopped_early = False
         self._signal: int | None = None
@@ -380,27 +389,30 @@ class Pretrainer:
                   if select_on is None or source in select_on]
         return float(np.mean(values))
 
-    def _evaluate_and_track(self) -> None:
+    def _evaluate_and_track(self, at_end: bool = False) -> bool:
+        """Validate; track the best step and early stopping; True when this step is best.
+
+        `at_end` is the evaluation at the last step of a run when it is off the
+        `eval_every` grid: it may make these weights the output, but it is not tracked
+        (nor in the checkpoint), so that a longer run continued from here evaluates and
+        selects at exactly the steps a fresh one does (xlm/train/continuation.py).
+        """
         results = self.evaluate("valid")
         average = self.average_ppl(results, self.settings.select_on)
-        self.last_eval_step = self.step
         improved = average < self.best_ppl
-        if improved:
-            self.best_ppl, self.best_step, self.bad_evals = average, self.step, 0
-            if self.context.is_main:
-                save_atomic({k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-                            self.checkpoint_dir / BEST)
-        else:
-            self.bad_evals += 1
+        if not at_end:
+            self._track(average, improved)
         parts = [f"{objective} {source} ppl {ppl:.2f} acc {100 * acc:.1f}%"
                  for objective, sources in results.items()
                  for source, (ppl, acc) in sources.items()]
+        progress = f" ({self.bad_evals} without progress)" if not at_end else (
+            f" (end of run; best step {self.best_step})")
         log.info("valid step %d | %s | average ppl %.3f%s", self.step, " | ".join(parts),
-                 average, " (best)" if improved else f" ({self.bad_evals} without progress)")
+                 average, " (best)" if improved else progress)
         valid_ppl = {f"{objective}_{source}": ppl for objective, sources in results.items()
                      for source, (ppl, _) in sources.items()}
         self._add_to_train_log({"valid_ppl": {**valid_ppl, "avg": average},
-                                "best_step": self.best_step})
+                                "best_step": self.step if improved else self.best_step})
         if self.context.is_main and self._tensorboard is not None:
             self._tensorboard.add_scalar("valid/average_ppl", average, self.step)
             for objective, sources in results.items():
@@ -409,9 +421,23 @@ class Pretrainer:
                                                  self.step)
                     self._tensorboard.add_scalar(f"valid/{objective}_{source}_acc", 100 * acc,
                                                  self.step)
-        if self.bad_evals >= self.settings.patience:
+        if not at_end and self.bad_evals >= self.settings.patience:
             log.info("stopping: no better valid perplexity in %d evaluations", self.bad_evals)
             self.stopped_early = True
+        return improved
+
+    def _track(self, average: float, improved: bool) -> None:
+        """The selection state a checkpoint carries: best step and weights, and how many
+        evaluations in a row (and at most) went without progress."""
+        self.last_eval_step = self.step
+        if improved:
+            self.best_ppl, self.best_step, self.bad_evals = average, self.step, 0
+            if self.context.is_main:
+                save_atomic({k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+                            self.checkpoint_dir / BEST)
+        else:
+            self.bad_evals += 1
+            self.peak_bad_evals = max(self.peak_bad_evals, self.bad_evals)
 
     # ----------------------------------------------------------------- logging
     def _add_to_train_log(self, fields: dict[str, Any]) -> None:
@@ -475,6 +501,7 @@ class Pretrainer:
                 "best_ppl": float(self.best_ppl),
                 "best_step": int(self.best_step),
                 "bad_evals": int(self.bad_evals),
+                "peak_bad_evals": int(self.peak_bad_evals),
                 "last_eval_step": int(self.last_eval_step),
                 "stopped_early": bool(self.stopped_early),
                 "model": self.model.state_dict(),
@@ -515,7 +542,8 @@ class Pretrainer:
         and same input contents); else start from step 0 with the stale one moved aside."""
         path = self.checkpoint_dir / LATEST
         if self.context.is_main:
-            state = load_resumable(path, self.fingerprint())
+            state = load_resumable(path, self.fingerprint(), lambda saved: continuation_problem(
+                saved, self.settings.max_steps, self.settings.patience))
             if state is None and path.parent.is_dir():
                 move_aside(path.parent)  # a best.pt without latest.pt is stale too
         barrier(self.context)
@@ -527,9 +555,13 @@ class Pretrainer:
         self.scheduler.load_state_dict(state["scheduler"])
         if self.scaler and state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
-        for key in ("step", "drawn", "best_ppl", "best_step", "bad_evals", "last_eval_step",
-                    "stopped_early"):
+        for key in ("step", "drawn", "best_ppl", "best_step", "bad_evals", "last_eval_step"):
             setattr(self, key, state[key])
+        # Older checkpoints lack the peak: take the most their patience allowed, so that a
+        # later, lower patience trains afresh rather than continue wrongly.
+        self.peak_bad_evals = state.get("peak_bad_evals",
+                                        max(self.bad_evals, state["settings"]["patience"]))
+        self.stopped_early = self.bad_evals >= self.settings.patience  # patience may rise
         restore_rng_states(state["rng"])
         log.info("resumed from %s at step %d", path, self.step)
         return True
@@ -546,12 +578,18 @@ class Pretrainer:
 
     # ----------------------------------------------------------------- the run
     def _trim_train_log(self) -> None:
-        """Keep only the train.jsonl records up to the resumed step (none when fresh)."""
+        """Keep only the train.jsonl records up to the resumed step (none when fresh),
+        without the untracked end-of-run evaluation at that step (`at_end`)."""
         path = self.out_dir / "train.jsonl"
         if not self.context.is_main or not path.exists():
             return
-        keep = [line for line in path.read_text(encoding="utf-8").splitlines()
-                if line and json.loads(line)["step"] <= self.step]
+        keep = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line) if line else {"step": math.inf}
+            if record["step"] == self.step and self.last_eval_step != self.step:
+                record = {k: v for k, v in record.items() if k not in ("valid_ppl", "best_step")}
+            if record["step"] <= self.step and len(record) > 1:
+                keep.append(json.dumps(record))
         with atomic_open(path) as handle:
             handle.writelines(line + "\n" for line in keep)
 
@@ -595,10 +633,10 @@ class Pretrainer:
                     raise SystemExit(128 + received)
                 if self.step == stop_at:
                     return False
-            if self.last_eval_step != self.step:
-                self._evaluate_and_track()
-            self.save_checkpoint()
-            self._finish()
+            self.save_checkpoint()  # before an off-grid last evaluation: see at_end
+            current_is_best = self.last_eval_step != self.step and self._evaluate_and_track(
+                at_end=True)
+            self._finish(current_is_best)
             return True
         finally:
             for sig, handler in handlers.items():
@@ -606,9 +644,11 @@ class Pretrainer:
             if self._tensorboard is not None:
                 self._tensorboard.close()
 
-    def _finish(self) -> None:
-        """Best weights: final valid and test evaluation, model.pt and metrics.json."""
-        best = load_checkpoint(self.checkpoint_dir / BEST)
+    def _finish(self, current_is_best: bool = False) -> None:
+        """Best weights (the current ones when `current_is_best`): final valid and test
+        evaluation, model.pt and metrics.json."""
+        self.output_step = self.step if current_is_best else self.best_step
+        best = None if current_is_best else load_checkpoint(self.checkpoint_dir / BEST)
         if best is not None:
             self.model.load_state_dict(best)
         records = []
@@ -630,7 +670,7 @@ class Pretrainer:
             records.append(self._record(split, "avg", "ppl", average))
             log.info("%s average perplexity %.3f; selection criterion %.3f (best step %d)",
                      split, average, self.average_ppl(results, self.settings.select_on),
-                     self.best_step)
+                     self.output_step)
         if self.context.is_main:
             save_pretrained(self.out_dir / "model.pt", self.model, self.dictionary, self.langs,
                             self.settings.to_dict())
@@ -652,5 +692,5 @@ class Pretrainer:
 
     def _record(self, split: str, lang: str, metric: str, value: float) -> dict[str, Any]:
         return {"task": "pretrain", "model": self.name, "split": split, "lang": lang,
-                "metric": metric, "value": float(value), "step": self.best_step,
+                "metric": metric, "value": float(value), "step": self.output_step,
                 **self.provenance}
