@@ -21,7 +21,8 @@ include: "rules/common.smk"
 
 wildcard_constraints:
     lang=r"[a-z]{2,3}",
-    split=r"train|valid|test",
+    # test-from-{lang}: an XNLI test set translated into English (xnli.translate_test).
+    split=r"train|valid|test|test-from-[a-z]{2,3}",
     shard=r"\d+",
     model=r"[A-Za-z0-9_]+",
 

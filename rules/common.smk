@@ -283,13 +283,24 @@ XNLI = config["xnli"]
 MT_DATA = config["mt_data"]
 # TRANSLATE-TRAIN: languages with a translated training set (checked in xlm/config.py).
 XNLI_TRANSLATE_TRAIN = XNLI.get("translate_train", {})
+# TRANSLATE-TEST: a language's test set in English is the English split "test-from-{lang}".
+XNLI_TRANSLATE_TEST = XNLI.get("translate_test", {})
+TRANSLATED_TEST = "test-from-"
 XNLI_SPLITS = {"train": ["en", *XNLI_TRANSLATE_TRAIN], "valid": XNLI["languages"],
-               "test": XNLI["languages"]}
+               "test": XNLI["languages"],
+               **{f"{TRANSLATED_TEST}{lang}": ["en"] for lang in XNLI_TRANSLATE_TEST}}
 
 
 def xnli_source(wildcards):
-    """English train is `xnli.train`, another language's its `xnli.translate_train`; each
-    one TSV or a list (xlm xnli-extract reads them in order)."""
+    """English train is `xnli.train`, another language's its `xnli.translate_train`, split
+    test-from-{lang} its `xnli.translate_test`; each one TSV or a list (xlm xnli-extract
+    reads them in order)."""
+    if wildcards.split.startswith(TRANSLATED_TEST):
+        origin = wildcards.split[len(TRANSLATED_TEST):]
+        if wildcards.lang != "en" or origin not in XNLI_TRANSLATE_TEST:
+            sys.exit(f"error: {CONFIG_SOURCE}: no translated XNLI test set for '{origin}' "
+                     f"into '{wildcards.lang}'; name it under 'xnli.translate_test'")
+        return [source_path(source) for source in as_list(XNLI_TRANSLATE_TEST[origin])]
     if wildcards.split == "train":
         if wildcards.lang == "en":
             sources = XNLI["train"]

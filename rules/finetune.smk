@@ -1,6 +1,6 @@
 # Tasks that train on top of the pretrained models (paper section 4):
 #
-#   results/{model}/xnli/metrics.json        XNLI zero-shot (and translate-train) accuracy
+#   results/{model}/xnli/metrics.json        XNLI zero-shot (translate-train, -test) accuracy
 #                                            per language (Table 1)
 #   results/{experiment}/mt/model.pt         an MT model (scored in rules/evaluate.smk)
 #   results/{combination}/lm/metrics.json    low-resource LM perplexity (Table 4)
@@ -19,7 +19,9 @@ include: "tasks_common.smk"
 rule xnli_finetune:
     """Fine-tune on English, select on English valid, evaluate zero-shot on every language;
     then, for each xnli.translate_train language, fine-tune on its translated training set,
-    select on its valid set and evaluate on it (setting translate-train)."""
+    select on its valid set and evaluate on it (setting translate-train); and evaluate the
+    English model on each xnli.translate_test language's test set in English (setting
+    translate-test)."""
     input:
         model=lambda wildcards: pretrained_model(wildcards.model),
         vocab=BPE_VOCAB,
@@ -30,6 +32,7 @@ rule xnli_finetune:
         settings=lambda wildcards: json.dumps(xnli_settings(run_seed(wildcards)), sort_keys=True),
         languages=" ".join(XNLI["languages"]),
         translate_train=" ".join(XNLI_TRANSLATE_TRAIN),
+        translate_test=" ".join(XNLI_TRANSLATE_TEST),
         out=output_folder,
     threads: 2
     conda:
@@ -39,7 +42,8 @@ rule xnli_finetune:
     shell:
         "xlm xnli --model {input.model:q} --name {wildcards.model} --data data/xnli"
         " --vocab {input.vocab:q} --languages {params.languages}"
-        " --translate-train {params.translate_train} --settings {params.settings:q}"
+        " --translate-train {params.translate_train} --translate-test {params.translate_test}"
+        " --settings {params.settings:q}"
         " --out {params.out:q} --threads {threads} > {log:q} 2>&1"
 
 

@@ -18,19 +18,26 @@ wildcard_constraints:
 
 rule xnli_extract:
     """The language's rows of an XNLI file: premises, hypotheses, labels (train: xnli.train
-    for English, xnli.translate_train for the other languages)."""
+    for English, xnli.translate_train for the other languages; test-from-{lang}: that
+    language's xnli.translate_test, English text whose rows carry the original language)."""
     input:
         xnli_source,
     output:
         premises="data/xnli/raw/{split}.s1.{lang}.txt",
         hypotheses="data/xnli/raw/{split}.s2.{lang}.txt",
         labels="data/xnli/{lang}.{split}.label",
+    params:
+        rows_of=lambda wildcards: (
+            wildcards.split[len(TRANSLATED_TEST):]
+            if wildcards.split.startswith(TRANSLATED_TEST)
+            else wildcards.lang
+        ),
     conda:
         PREPROCESS_ENV
     log:
         "logs/xnli/extract/{lang}.{split}.log",
     shell:
-        "xlm xnli-extract --input {input:q} --lang {wildcards.lang}"
+        "xlm xnli-extract --input {input:q} --lang {params.rows_of}"
         " --premises {output.premises:q} --hypotheses {output.hypotheses:q}"
         " --labels {output.labels:q} > {log:q} 2>&1"
 

@@ -98,6 +98,11 @@ def test_tables_are_built_and_cells_come_from_records(pipeline):
               and r["lang"] == "fr")
     assert f"{fr:.1f}" in table
     assert "tiny" in table  # provenance: the run name
+    # TRANSLATE-TEST of fr reads the English test set (tests/workflow.py): English's value.
+    value = {(r["setting"], r["lang"]): r["value"] for r in xnli
+             if r["metric"] == "acc" and r["split"] == "test"}
+    assert value["translate-test", "fr"] == value["zero-shot", "en"]
+    assert "translate-test" in table
 
 
 def test_second_run_and_tables_do_nothing(pipeline):

@@ -324,11 +324,12 @@ def _cross_key_problems(config: dict[str, Any]) -> Iterator[str]:
                 yield (f"key '{section}.{lang}' names a language not in 'languages'; add it "
                        "there or remove the entry")
     xnli = config["xnli"]
-    for lang in xnli.get("translate_train", {}):
-        if lang == "en" or lang not in xnli["languages"]:
-            yield (f"key 'xnli.translate_train.{lang}' names a language not in "
-                   "'xnli.languages' (or en, whose training set is 'xnli.train'); add it "
-                   "there or remove it")
+    for key, english in (("translate_train", "whose training set is 'xnli.train'"),
+                         ("translate_test", "whose test set is read as it is")):
+        for lang in xnli.get(key, {}):
+            if lang == "en" or lang not in xnli["languages"]:
+                yield (f"key 'xnli.{key}.{lang}' names a language not in 'xnli.languages' "
+                       f"(or en, {english}); add it there or remove it")
     bpe = config["bpe"]
     if bool(bpe["codes"]) != bool(bpe["vocab"]):
         given = "bpe.codes" if bpe["codes"] else "bpe.vocab"
@@ -373,9 +374,10 @@ def data_sources(config: dict[str, Any]) -> Iterator[tuple[str, str]]:
     xnli = config["xnli"]
     for source in as_list(xnli["train"]):
         yield "xnli.train", source
-    for lang, sources in xnli.get("translate_train", {}).items():
-        for source in as_list(sources):
-            yield f"xnli.translate_train.{lang}", source
+    for key in ("translate_train", "translate_test"):
+        for lang, sources in xnli.get(key, {}).items():
+            for source in as_list(sources):
+                yield f"xnli.{key}.{lang}", source
     for split in ("valid", "test"):
         for path in dict.fromkeys(xnli[split].replace("{lang}", lang)
                                   for lang in xnli["languages"]):

@@ -12,8 +12,13 @@ only), and that model is evaluated
 zero-shot on every language's valid and test sets. TRANSLATE-TRAIN (`--translate-train
 fr ...`): the same grid is run again for each listed language on its translated training set
 (`data/xnli/{lang}.train.*`), selected on that language's valid set and evaluated on its
-valid and test sets. Resumable: a checkpoint is written every `checkpoint_every` steps, at
-each epoch end and on SIGUSR1/SIGTERM (one folder per training language).
+valid and test sets. TRANSLATE-TEST (`--translate-test fr ...`): the English-selected model
+is also evaluated on each listed language's test set machine-translated into English
+(`data/xnli/en.test-from-{lang}.*`, English text with the English language id), recorded
+with setting translate-test under that language (English: its own test set).
+
+Resumable: a checkpoint is written every `checkpoint_every` steps, at each epoch end and on
+SIGUSR1/SIGTERM (one folder per training language).
 """
 
 from __future__ import annotations
@@ -153,8 +158,12 @@ class XnliFineTuner:
 
     def __init__(self, settings: XnliSettings, *, model_path: str | Path, data: str | Path,
                  vocab: str | Path, languages: list[str], out: str | Path,
-                 device: torch.device | None = None, train_lang: str = "en") -> None:
+                 device: torch.device | None = None, train_lang: str = "en",
+                 translate_test: list[str] | None = None) -> None:
         self.settings = settings
+        self.translate_test = list(translate_test or [])
+        if self.translate_test and train_lang != "en":
+            raise UserError("xnli: translate-test evaluates the model fine-tuned on English")
         self.model_path = Path(model_path)
         self.data = Path(data)
         self.out = Path(out)
@@ -301,7 +310,27 @@ class XnliFineTuner:
             rows.append({"split": split, "lang": "avg", "metric": "acc_avg",
                          "value": float(np.mean(values)), "languages": list(self.languages),
                          **chosen})
-        return rows
+        return rows + self._translate_test(model, rows, chosen)
+
+    def _translate_test(self, model: XnliClassifier, rows: list[dict[str, Any]],
+                        chosen: dict[str, Any]) -> list[dict[str, Any]]:
+        """Accuracy on each translate-test language's test set translated into English; the
+        English cell is the English test set itself, as in the paper's TRANSLATE-TEST row."""
+        if not self.translate_test:
+            return []
+        s = self.settings
+        english = next(r["value"] for r in rows if (r["split"], r["lang"]) == ("test", "en"))
+        results = [{"split": "test", "lang": "en", "value": english,
+                    "setting": "translate-test", **chosen}]
+        for lang in self.translate_test:
+            data = XnliSplit.load(self.data, "en", f"test-from-{lang}", self.dictionary,
+                                  s.max_len, s.max_eval, self.encoder_config.max_positions)
+            acc = accuracy(model, data, self.lang_ids["en"], s.eval_batch_size, self.device)
+            results.append({"split": "test", "lang": lang, "value": acc,
+                            "setting": "translate-test", **chosen})
+            log.info("translate-test %s (its test set in English) accuracy %.2f%% (%d pairs)",
+                     lang, acc, len(data.labels))
+        return results
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -313,6 +342,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--translate-train", nargs="*", default=[], metavar="LANG",
                         help="also fine-tune on each language's translated training set "
                              "(data/xnli/LANG.train.*) and evaluate on that language")
+    parser.add_argument("--translate-test", nargs="*", default=[], metavar="LANG",
+                        help="also evaluate the English model on each language's test set "
+                             "translated into English (data/xnli/en.test-from-LANG.*)")
     parser.add_argument("--settings", required=True, help="JSON object, @file or a path")
     parser.add_argument("--out", required=True, help="folder: metrics.json, checkpoints/")
     add_provenance_arguments(parser)
@@ -325,10 +357,12 @@ def run(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     keep_log_history(args.out, "xnli")
     settings = settings_from_json(XnliSettings, args.settings, "xnli")
-    for lang in args.translate_train:
-        if lang == "en" or lang not in args.languages:
-            raise UserError(f"--translate-train {lang}: give languages of --languages other "
-                            "than en (English is the original training set)")
+    for option, langs in (("--translate-train", args.translate_train),
+                          ("--translate-test", args.translate_test)):
+        for lang in langs:
+            if lang == "en" or lang not in args.languages:
+                raise UserError(f"{option} {lang}: give languages of --languages other than "
+                                "en (English is the original language)")
     device = torch.device("cpu") if args.cpu else None
     common = {"task": "xnli", "model": args.name, "metric": "acc", "seed": settings.seed,
               **provenance(args.config_hash, args.run_name)}
@@ -340,6 +374,7 @@ def run(args: argparse.Namespace) -> None:
             log.info("translate-train: fine-tuning on the %s training set", train_lang)
         tuner = XnliFineTuner(settings, model_path=args.model, data=args.data, vocab=args.vocab,
                               languages=languages, out=args.out, device=device,
-                              train_lang=train_lang)
+                              train_lang=train_lang,
+                              translate_test=args.translate_test if train_lang == "en" else [])
         records += [{**common, "setting": setting, **row} for row in tuner.run()]
     write_metrics(Path(args.out) / "metrics.json", records)
