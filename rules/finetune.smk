@@ -77,6 +77,10 @@ rule mt_train:
         init=mt_init_flags,
         out=output_folder,
     threads: 2
+    resources:
+        # Ranks of the run, as pretraining's (the SLURM profile may raise it); several GPUs
+        # in one job start one rank each without it.
+        tasks=1,
     conda:
         TRAIN_ENV
     log:
@@ -84,7 +88,7 @@ rule mt_train:
     shell:
         "xlm mt-train --settings {params.settings:q} {params.init} --data data/bin"
         " --vocab {input.vocab:q} --codes {input.codes:q} --tokenizer {params.tokenizer:q}"
-        " --out {params.out:q} --threads {threads} > {log:q} 2>&1"
+        " --out {params.out:q} --threads {threads} --ranks {resources.tasks} > {log:q} 2>&1"
 
 
 use rule mt_train as mt_train_seeded with:

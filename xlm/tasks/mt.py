@@ -18,6 +18,13 @@ Batches hold `tokens_per_batch` padded tokens of similar-length sentences. Every
 evaluated direction is averaged; the best model is kept as `model.pt`; with `patience` the
 run stops after that many evaluations without a better BLEU (XLM's `--stopping_criterion
 valid_en-fr_mt_bleu,10`). Resumable.
+
+Several ranks (`--ranks N`, torchrun or SLURM tasks, as `xlm pretrain`): every rank draws
+the same batch of `tokens_per_batch` tokens and trains on its share of the sentences
+(rank r: sentences r, r + N, ...); each share's summed loss is divided by the whole
+batch's target count and DistributedDataParallel sums the gradients, so an update is the
+one a single process makes with the same batch. Back-translation generates only the
+rank's share. Valid BLEU is rank 0's, shared with every rank; rank 0 writes the files.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import copy
 import json
 import logging
 import math
+import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -64,7 +72,15 @@ from xlm.train.checkpoint import (
     save_atomic,
 )
 from xlm.train.continuation import continuation_problem
+from xlm.train.distributed import (
+    DistributedContext,
+    all_reduce_sum,
+    barrier,
+    cleanup,
+    setup_distributed,
+)
 from xlm.train.fingerprint import dataset_files
+from xlm.train.launch import run_ranks_if_needed
 from xlm.train.optim import build_optimizer, parse_weight_schedule, weight_at
 
 log = logging.getLogger(__name__)
@@ -193,6 +209,8 @@ class Translator(nn.Module):
                            targets=targets)
         return out.loss, out.n_targets
 
+    forward = loss  # so that DistributedDataParallel, which wraps forward, runs the loss
+
     def file_state(self, dictionary: Dictionary, settings: dict[str, Any],
                    extra: dict[str, Any]) -> dict[str, Any]:
         return {"encoder": {k: v.detach().cpu() for k, v in self.encoder.state_dict().items()},
@@ -292,20 +310,34 @@ class MtTrainer:
     def __init__(self, settings: MtSettings, *, data: str | Path, vocab: str | Path,
                  out: str | Path, encoder_path: str | None = None,
                  decoder_path: str | None = None, extra: dict[str, Any] | None = None,
-                 device: torch.device | None = None) -> None:
+                 device: torch.device | None = None,
+                 context: DistributedContext | None = None) -> None:
         self.settings = settings
         self.data = Path(data)
         self.out = Path(out)
         self.extra = extra or {}
-        self.device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.context = context or DistributedContext(device=device or torch.device(
+            "cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = self.context.device
         self.model, self.dictionary = build_translator(settings, encoder_path, decoder_path,
                                                        vocab)
         self.model.to(self.device)
+        # MT never reads the encoder's output layer: its bias gets no gradient, which
+        # DistributedDataParallel would wait for. Frozen, it is left out (Adam skipped it
+        # anyway).
+        self.model.encoder.pred_bias.requires_grad_(False)
         # What the updates run: the same modules, compiled with `compile: true`
-        # (decoding for back-translation and BLEU runs them uncompiled).
-        self.train_model = self.model if not settings.compile else Translator(
+        # (decoding for back-translation and BLEU runs them uncompiled), wrapped in
+        # DistributedDataParallel when there are several ranks.
+        self.train_model: nn.Module = self.model if not settings.compile else Translator(
             torch.compile(self.model.encoder), torch.compile(self.model.decoder),
             self.model.encoder_langs, self.model.decoder_langs)
+        if self.context.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.train_model = DistributedDataParallel(
+                self.train_model, device_ids=[self.device] if self.device.type == "cuda"
+                else None)
         self.init = {"encoder_init": settings.encoder_init, "decoder_init": settings.decoder_init}
         s = settings
         self.noise = NoiseConfig(s.word_shuffle, s.word_dropout, s.word_blank)
@@ -363,20 +395,30 @@ class MtTrainer:
 
     def _batch(self, kind: str, name: str, number: int, rng: np.random.Generator,
                on_device: bool = True):
-        """(src tokens, mask, src lang, tgt tokens, mask, tgt lang) of one training batch,
-        on the device (`on_device` False: the tensors stay on the CPU; back-translation
-        runs on the device either way)."""
-        src, src_mask, src_id, tgt, tgt_mask, tgt_id = self._host_batch(kind, name, number,
-                                                                         rng)
+        """(src tokens, mask, src lang, tgt tokens, mask, tgt lang, whole batch's target
+        count) of this rank's share of one training batch, on the device (`on_device`
+        False: the tensors stay on the CPU; back-translation runs on the device either
+        way)."""
+        src, src_mask, src_id, tgt, tgt_mask, tgt_id, n_targets = self._host_batch(
+            kind, name, number, rng)
         if not on_device:
-            return src, src_mask, src_id, tgt, tgt_mask, tgt_id
+            return src, src_mask, src_id, tgt, tgt_mask, tgt_id, n_targets
         return (src.to(self.device), src_mask.to(self.device), src_id, tgt.to(self.device),
-                tgt_mask.to(self.device), tgt_id)
+                tgt_mask.to(self.device), tgt_id, n_targets)
+
+    def _share(self, sentences: list) -> list:
+        """This rank's sentences of a batch: r, r + N, ... (all of them on one rank)."""
+        return sentences[self.context.rank::self.context.world_size]
 
     def _host_batch(self, kind: str, name: str, number: int, rng: np.random.Generator):
         s = self.settings
         datasets, batches = self.sources[f"{kind}:{name}"]
         rows = batches.get(number)
+        if len(rows) < self.context.world_size:
+            raise UserError(f"mt settings: a batch of {len(rows)} sentences cannot be shared "
+                            f"by {self.context.world_size} ranks; raise tokens_per_batch")
+        # Every rank reads (and noises) the whole batch, so that each sentence gets the
+        # draws it gets on one rank, and keeps its share.
         if kind == "para":
             src_lang, tgt_lang = name.split("-")
             src = [with_eos(datasets[0][int(i)], s.max_len) for i in rows]
@@ -388,6 +430,9 @@ class MtTrainer:
         else:  # back-translation: mono text in `a` -> generated `b`; learn b -> a
             a, b = name.split("-")
             tgt = [with_eos(datasets[0][int(i)], s.max_len) for i in rows]
+        n_targets = sum(len(sentence) - 1 for sentence in tgt)  # tokens after the first </s>
+        if kind == "bt":  # generated for this rank's share only
+            tgt = self._share(tgt)
             self.model.eval()
             tokens, mask = self._tensors(tgt)
             a_id, b_id = self.model.lang_ids(a, b)
@@ -395,23 +440,31 @@ class MtTrainer:
                                max_len=min(s.max_len + 2, int(1.3 * tokens.shape[1] + 5)))
             src = [with_eos(np.asarray(g, dtype=np.int64), s.max_len) for g in generated]
             src_lang, tgt_lang = b, a
+        else:
+            src, tgt = self._share(src), self._share(tgt)
         src_t, src_mask = pad_sequences(src)
         tgt_t, tgt_mask = pad_sequences(tgt)
         src_id, tgt_id = self.model.lang_ids(src_lang, tgt_lang)
-        return src_t, src_mask, src_id, tgt_t, tgt_mask, tgt_id
+        return src_t, src_mask, src_id, tgt_t, tgt_mask, tgt_id, n_targets
 
     # ----------------------------------------------------------------- evaluation
     @torch.no_grad()
     def valid_bleu(self) -> dict[str, float]:
-        """Greedy tokenized BLEU (BPE removed) on the first valid pairs of each direction."""
+        """Greedy tokenized BLEU (BPE removed) on the first valid pairs of each direction,
+        decoded by rank 0 and shared with the other ranks (they agree on every decision)."""
         self.model.eval()
-        scores = {}
+        scores = {direction: 0.0 for direction in self.valid}
         for direction, (src_data, tgt_data) in self.valid.items():
+            if not self.context.is_main:
+                continue
             n = min(len(src_data), self.settings.valid_sentences)
             hyps, refs = translate_dataset(self.model, self.dictionary, src_data, direction,
                                            range(n), self.settings.max_len, beam_size=1)
             refs = [remove_bpe(self.dictionary.decode(tgt_data[i])) for i in range(n)]
             scores[direction] = tok_bleu(hyps, refs)
+        if self.context.distributed:  # rank 0's scores, the others' zeros
+            scores = dict(zip(scores, all_reduce_sum(list(scores.values()), self.context,
+                                                     host=True), strict=True))
         return scores
 
     # ----------------------------------------------------------------- checkpoints
@@ -432,10 +485,17 @@ class MtTrainer:
         return {k: v for k, v in asdict(self.settings).items() if k not in ignored}
 
     def _resume(self) -> None:
-        state = self.checkpoint.load(self._key(), lambda saved: continuation_problem(
-            saved, self.settings.max_steps, self.settings.patience))
-        self._trim_train_log(state["step"] if state else 0,
-                             state["last_eval_step"] if state else 0)
+        """Rank 0 decides whether the checkpoint is resumed (or moves it aside); then every
+        rank loads what is left."""
+        state = None
+        if self.context.is_main:
+            state = self.checkpoint.load(self._key(), lambda saved: continuation_problem(
+                saved, self.settings.max_steps, self.settings.patience))
+            self._trim_train_log(state["step"] if state else 0,
+                                 state["last_eval_step"] if state else 0)
+        barrier(self.context)
+        if not self.context.is_main and self.checkpoint.path.is_file():
+            state = load_file(self.checkpoint.path, "checkpoint")
         if state is None:
             return
         self.model.load_state_dict(state["model"])
@@ -477,17 +537,19 @@ class MtTrainer:
             self.last_eval_step = self.step
             if improved:
                 self.best_bleu, self.best_step, self.bad_evals = average, self.step, 0
-                save_atomic(copy.deepcopy(self.model.state_dict()),
-                            self.checkpoint.folder / "best.pt")
+                if self.context.is_main:
+                    save_atomic(copy.deepcopy(self.model.state_dict()),
+                                self.checkpoint.folder / "best.pt")
             else:
                 self.bad_evals += 1
                 self.peak_bad_evals = max(self.peak_bad_evals, self.bad_evals)
-        log.info("valid step %d | %s | average BLEU %.2f%s", self.step,
-                 " | ".join(f"{d} BLEU {b:.2f}" for d, b in scores.items()), average,
-                 " (best)" if improved else f" (end of run; best step {self.best_step})"
-                 if at_end else f" ({self.bad_evals} without progress)")
-        with open(self.out / "train.jsonl", "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"step": self.step, "valid_bleu": average}) + "\n")
+        if self.context.is_main:
+            log.info("valid step %d | %s | average BLEU %.2f%s", self.step,
+                     " | ".join(f"{d} BLEU {b:.2f}" for d, b in scores.items()), average,
+                     " (best)" if improved else f" (end of run; best step {self.best_step})"
+                     if at_end else f" ({self.bad_evals} without progress)")
+            with open(self.out / "train.jsonl", "a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"step": self.step, "valid_bleu": average}) + "\n")
         if at_end and improved:
             self.best_bleu, self.best_step = average, self.step  # reported, not checkpointed
         return improved
@@ -529,16 +591,42 @@ class MtTrainer:
                         log.info("stopping: no better valid BLEU in %d evaluations",
                                  self.bad_evals)
                 if self.step % s.checkpoint_every == 0:
-                    self.checkpoint.save(self._key(), self._state())
-                if self.checkpoint.signal is not None:
-                    self.checkpoint.after_step(self._key(), self._state())
-        self.checkpoint.save(self._key(), self._state())  # before an off-grid last evaluation
-        if not (self.last_eval_step != self.step and self._evaluate(at_end=True)):
-            best = load_file(self.checkpoint.folder / "best.pt", "best MT weights")
-            self.model.load_state_dict(best)
-        save_atomic(self.model.file_state(self.dictionary, asdict(s),
-                                          {**self.extra, **self.init}), self.out / "model.pt")
+                    self._save_checkpoint()
+                received = self._signal_received()
+                if received:  # SLURM's warning before a time limit, or preemption
+                    self._save_checkpoint()
+                    log.warning("stopping on %s; rerun to resume",
+                                signal.Signals(received).name)
+                    raise SystemExit(128 + received)
+        self._save_checkpoint()  # before an off-grid last evaluation
+        current_is_best = self.last_eval_step != self.step and self._evaluate(at_end=True)
+        if self.context.is_main:
+            if not current_is_best:
+                best = load_file(self.checkpoint.folder / "best.pt", "best MT weights")
+                self.model.load_state_dict(best)
+            save_atomic(self.model.file_state(self.dictionary, asdict(s),
+                                              {**self.extra, **self.init}),
+                        self.out / "model.pt")
+        barrier(self.context)
         return {"best_bleu": self.best_bleu, "best_step": self.best_step}
+
+    def _save_checkpoint(self) -> None:
+        if self.context.is_main:
+            self.checkpoint.save(self._key(), self._state())
+
+    def _signal_received(self) -> int:
+        """The signal any rank got (0 if none), so that all ranks stop at the same step."""
+        received, self.checkpoint.signal = self.checkpoint.signal or 0, None
+        if self.context.distributed:
+            received = int(max(all_reduce_sum([float(received)], self.context,
+                                               host=True)[0], 0))
+        return received
+
+    def release_process_group(self) -> None:
+        """Drop the DistributedDataParallel wrapper before the process group goes (see
+        `Pretrainer.release_process_group`: else its reducer may destroy the group with the
+        GIL held and deadlock)."""
+        self.train_model = self.model
 
     def _update(self, kind: str, name: str, number: int,
                 weight: float) -> tuple[Tensor, int, int]:
@@ -548,18 +636,20 @@ class MtTrainer:
         s = self.settings
         rng = np.random.default_rng([s.seed, 7, self.step])
         torch.manual_seed(s.seed * 100003 + self.step)
-        src, src_mask, src_id, tgt, tgt_mask, tgt_id = self._batch(kind, name, number, rng,
-                                                                   on_device=False)
+        src, src_mask, src_id, tgt, tgt_mask, tgt_id, n_targets = self._batch(
+            kind, name, number, rng, on_device=False)
         targets = target_ids(tgt, tgt_mask)  # on the host: counted without a device wait
         n_tokens = int(src_mask.sum() + tgt_mask.sum())
         self.model.train()
         def move(tensor: Tensor) -> Tensor:  # a blocking copy would wait for the GPU
             return tensor.to(self.device, non_blocking=True)
 
-        loss, n_targets = self.train_model.loss(move(src), move(src_mask), src_id, move(tgt),
-                                                move(tgt_mask), tgt_id, targets=targets)
+        loss, _ = self.train_model(move(src), move(src_mask), src_id, move(tgt),
+                                   move(tgt_mask), tgt_id, targets=targets)
         self.optimizer.zero_grad(set_to_none=True)
-        (weight * loss / max(n_targets, 1)).backward()
+        # The share's loss over the whole batch's targets; DistributedDataParallel averages
+        # gradients over ranks, so x ranks makes the sum: one process's gradient.
+        (weight * loss * self.context.world_size / max(n_targets, 1)).backward()
         if s.clip_norm > 0:
             nn.utils.clip_grad_norm_(self.model.parameters(), s.clip_norm)
         self.optimizer.step()
@@ -567,10 +657,16 @@ class MtTrainer:
         return loss.detach(), n_targets, n_tokens
 
     def _log(self, window: dict[str, Any]) -> None:
+        """One progress line and train.jsonl record: the whole batches' loss per target
+        (the shares' losses summed over ranks) and every rank's tokens per second."""
         elapsed = max(time.perf_counter() - window["start"], 1e-9)
-        loss = float(window["loss"]) / max(window["targets"], 1)
-        tokens_per_s = window["tokens"] / elapsed
+        summed_loss, tokens = all_reduce_sum([float(window["loss"]), window["tokens"]],
+                                             self.context)
+        loss = summed_loss / max(window["targets"], 1)
+        tokens_per_s = tokens / elapsed
         lr = self.optimizer.param_groups[0]["lr"]
+        if not self.context.is_main:
+            return
         log.info("step %d/%d | mt loss %.4f | ppl %.2f | lr %.2e | %.0f tokens/s", self.step,
                  self.settings.max_steps, loss, math.exp(min(loss, 50)), lr, tokens_per_s)
         with open(self.out / "train.jsonl", "a", encoding="utf-8") as handle:
@@ -627,20 +723,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "checkpoints/")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     parser.add_argument("--cpu", action="store_true", help="run on CPU even with a GPU")
+    parser.add_argument("--ranks", type=int, default=1,
+                        help="ranks to start (several: srun inside SLURM, else torchrun); "
+                             "several visible GPUs start one rank each")
 
 
 def run(args: argparse.Namespace) -> None:
+    settings = settings_from_json(MtSettings, args.settings, "mt")
+    run_ranks_if_needed(args.command_line, args.ranks, use_gpus=not args.cpu)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    keep_log_history(args.out, "mt-train")
-    settings = settings_from_json(MtSettings, args.settings, "mt")
+    context = setup_distributed(force_cpu=args.cpu)
+    if context.is_main:
+        keep_log_history(args.out, "mt-train")
+    else:
+        logging.getLogger().setLevel(logging.WARNING)
     extra: dict[str, Any] = {"tokenizer": json.loads(args.tokenizer), "codes": None}
     if args.codes:
         extra["codes"] = Path(args.codes).read_text(encoding="utf-8")
-    trainer = MtTrainer(settings, data=args.data, vocab=args.vocab, out=args.out,
-                        encoder_path=args.encoder, decoder_path=args.decoder, extra=extra,
-                        device=torch.device("cpu") if args.cpu else None)
-    result = trainer.run()
-    with atomic_open(Path(args.out) / "valid.json") as handle:
-        json.dump(result, handle)
-    log.info("best valid BLEU %.2f at step %d", result["best_bleu"], result["best_step"])
+    trainer = None
+    try:
+        trainer = MtTrainer(settings, data=args.data, vocab=args.vocab, out=args.out,
+                            encoder_path=args.encoder, decoder_path=args.decoder, extra=extra,
+                            context=context)
+        result = trainer.run()
+        if context.is_main:
+            with atomic_open(Path(args.out) / "valid.json") as handle:
+                json.dump(result, handle)
+            log.info("best valid BLEU %.2f at step %d", result["best_bleu"],
+                     result["best_step"])
+    finally:
+        if trainer is not None:
+            trainer.release_process_group()
+        cleanup()
