@@ -224,3 +224,19 @@ def test_mt_stops_after_patience_evaluations_without_a_better_bleu(mt_data, tmp_
         patient = mt_run(*mt_data, tmp_path / "run", max_steps=30, patience=4)
     assert "resuming from" in caplog.text
     assert same_mt(patient, mt_run(*mt_data, tmp_path / "fresh", max_steps=30, patience=4))
+
+
+def test_mt_valid_sentences_null_decodes_the_whole_valid_set(mt_data, tmp_path, monkeypatch):
+    import xlm.tasks.mt as mt
+
+    decoded: list[int] = []
+    original = mt.translate_dataset
+
+    def counting(model, dictionary, src_data, direction, indices, *args, **kwargs):
+        decoded.append(len(list(indices)))
+        return original(model, dictionary, src_data, direction, indices, *args, **kwargs)
+
+    monkeypatch.setattr(mt, "translate_dataset", counting)
+    mt_run(*mt_data, tmp_path / "all", max_steps=3, valid_sentences=None)
+    mt_run(*mt_data, tmp_path / "some", max_steps=3, valid_sentences=7)
+    assert decoded == [120, 7]  # the 120 valid pairs of mt_data, then the first 7

@@ -126,7 +126,7 @@ class MtSettings:
     word_blank: float = 0.1
     # Evaluation, logging, checkpoints.
     eval_every: int = 200
-    valid_sentences: int = 200
+    valid_sentences: int | None = 200  # None: the whole valid set (XLM)
     patience: int | None = None  # evaluations without a better BLEU before stopping; None: never
     log_every: int = 20
     checkpoint_every: int = 500
@@ -457,7 +457,7 @@ class MtTrainer:
         for direction, (src_data, tgt_data) in self.valid.items():
             if not self.context.is_main:
                 continue
-            n = min(len(src_data), self.settings.valid_sentences)
+            n = min(len(src_data), self.settings.valid_sentences or len(src_data))
             hyps, refs = translate_dataset(self.model, self.dictionary, src_data, direction,
                                            range(n), self.settings.max_len, beam_size=1)
             refs = [remove_bpe(self.dictionary.decode(tgt_data[i])) for i in range(n)]
