@@ -635,7 +635,8 @@ class MtTrainer:
         read here), targets and tokens for the log."""
         s = self.settings
         rng = np.random.default_rng([s.seed, 7, self.step])
-        torch.manual_seed(s.seed * 100003 + self.step)
+        # Dropout: each rank its own draws (rank 0's are those of a single process).
+        torch.manual_seed(s.seed * 100003 + self.step + 1_000_003 * self.context.rank)
         src, src_mask, src_id, tgt, tgt_mask, tgt_id, n_targets = self._batch(
             kind, name, number, rng, on_device=False)
         targets = target_ids(tgt, tgt_mask)  # on the host: counted without a device wait
