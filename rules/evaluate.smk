@@ -91,6 +91,8 @@ rule embeddings_evaluate:
         model=lambda wildcards: pretrained_model(wildcards.model),
         codes=BPE_CODES,
         dictionaries=list(EMBEDDINGS["dictionaries"].values()),
+        similarity=[files[part] for files in EMBEDDINGS.get("semeval17", {}).values()
+                    for part in ("data", "gold")],
     output:
         metrics="results/{model}/embeddings/metrics.json",
     params:

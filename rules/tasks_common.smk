@@ -175,6 +175,8 @@ def embeddings_flags():
         flags += f" --max-pairs {EMBEDDINGS['max_pairs']}"
     if EMBEDDINGS.get("lowercase"):
         flags += " --lowercase"
+    for pair, files in EMBEDDINGS.get("semeval17", {}).items():
+        flags += f" --semeval17 {pair} {shlex.quote(files['data'])} {shlex.quote(files['gold'])}"
     return flags
 
 

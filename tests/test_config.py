@@ -300,3 +300,16 @@ def test_a_preset_replaces_the_default_config(tmp_path):
     # Swahili is not in the demo: its dump must be downloaded, not taken from demo/.
     assert "fetch https://dumps.wikimedia.org/swwiki/" in result.stdout, result.stderr[-2000:]
     assert "demo/wiki" not in result.stdout
+
+
+@pytest.mark.parametrize("section, value, key", [
+    ("embeddings", {"semeval17": {"en-de": {"data": "demo/dict/muse-full-top1500.en-de.txt",
+                                            "gold": "demo/nowhere/file.txt"}}},
+     "embeddings.semeval17.en-de.gold"),
+    ("xnli", {"translate_test": {"fr": "demo/nowhere/file.txt"}}, "xnli.translate_test.fr"),
+])
+def test_a_missing_evaluation_set_is_named_with_its_key(default_config, section, value, key):
+    config = copy.deepcopy(default_config)
+    config[section].update(value)
+    assert refused(config) == (f"my.yaml: key '{key}': demo/nowhere/file.txt does not exist "
+                               f"(relative to {REPO}); fix the path or put the file there")

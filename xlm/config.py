@@ -418,6 +418,9 @@ def input_files(config: dict[str, Any]) -> Iterator[tuple[str, str]]:
             yield key, source
     for pair, path in config.get("embeddings", {}).get("dictionaries", {}).items():
         yield f"embeddings.dictionaries.{pair}", path
+    for pair, files in config.get("embeddings", {}).get("semeval17", {}).items():
+        for part in ("data", "gold"):
+            yield f"embeddings.semeval17.{pair}.{part}", files[part]
     for pair, sides in config.get("retrieval", {}).get("pairs", {}).items():
         for lang, path in sides.items():
             yield f"retrieval.pairs.{pair}.{lang}", path

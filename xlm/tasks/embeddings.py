@@ -12,6 +12,12 @@ row); a word with a subword missing from the vocabulary is skipped and counted. 
 Each set is scored twice: on all its pairs (`subset` "all") and on the pairs whose two
 words are spelled differently (`subset` "different spelling"): identical spellings
 (names, numbers) share their subwords, so a shared vocabulary gets them right trivially.
+
+SemEval'17 cross-lingual word similarity (Camacho-Collados et al. 2017, Task 2, subtask 2;
+`--semeval17 PAIR DATA GOLD`): DATA has `word1<TAB>word2` lines, GOLD one human score per
+line (the task's data and key files). `semeval17` is the Pearson correlation between the
+scores and the cosine of the two words' embeddings, over the pairs whose words are both
+embeddable (`pairs`, `skipped` beside it).
 """
 
 from __future__ import annotations
@@ -137,11 +143,55 @@ def evaluate_pairs(embedder: WordEmbedder, pairs: list[tuple[str, str]],
     return metrics, counts
 
 
+def read_similarity(data: str | Path, gold: str | Path,
+                    lowercase: bool = False) -> list[tuple[str, str, float]]:
+    """(word1, word2, score) of a SemEval'17 cross-lingual set: the data file's word pairs
+    with the key file's scores, line by line."""
+    with open_text(Path(data)) as handle:
+        pairs = [line.rstrip("\n").split("\t") for line in handle if line.strip()]
+    with open_text(Path(gold)) as handle:
+        scores = [line.strip() for line in handle if line.strip()]
+    if len(pairs) != len(scores):
+        raise UserError(f"{data}: {len(pairs)} word pairs but {gold} has {len(scores)} scores; "
+                        "give the data file and the key (gold) file of the same set")
+    rows = []
+    for number, (words, score) in enumerate(zip(pairs, scores, strict=True), start=1):
+        try:
+            value = float(score.split()[0])
+        except ValueError:
+            raise UserError(f"{gold}:{number}: {score!r} is not a similarity score") from None
+        if len(words) != 2:
+            raise UserError(f"{data}:{number}: expected 'word1<TAB>word2', got {words!r}")
+        first, second = (w.strip().lower() if lowercase else w.strip() for w in words)
+        rows.append((first, second, value))
+    return rows
+
+
+def similarity_correlation(embedder: WordEmbedder, rows: list[tuple[str, str, float]]
+                           ) -> tuple[float, dict[str, int]]:
+    """Pearson correlation of the gold scores with the cosine of the embedded word pairs,
+    and counts of pairs used and skipped."""
+    vectors = embedder.embed(sorted({w for a, b, _ in rows for w in (a, b)}))
+    usable = [(a, b, score) for a, b, score in rows if a in vectors and b in vectors]
+    counts = {"pairs": len(usable), "skipped": len(rows) - len(usable)}
+    if len(usable) < 2:
+        raise UserError("fewer than 2 word pairs have both words in the model's vocabulary; "
+                        "check the set's languages and the BPE codes")
+    cosine = np.sum(_normalise(np.stack([vectors[a] for a, _, _ in usable]))
+                    * _normalise(np.stack([vectors[b] for _, b, _ in usable])), axis=1)
+    gold = np.array([score for _, _, score in usable])
+    return float(np.corrcoef(cosine, gold)[0, 1]), counts
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="pretrained model.pt")
     parser.add_argument("--name", required=True, help="model name recorded in metrics")
     parser.add_argument("--dictionaries", nargs="+", required=True, metavar="PAIR=PATH",
                         help="MUSE dictionaries, e.g. en-fr=dict/en-fr.txt")
+    parser.add_argument("--semeval17", nargs=3, action="append", default=[],
+                        metavar=("PAIR", "DATA", "GOLD"),
+                        help="a SemEval'17 cross-lingual similarity set: its word pairs "
+                             "and its gold scores (repeat for several pairs)")
     parser.add_argument("--codes", default=None, help="BPE codes the model's data used")
     parser.add_argument("--lowercase", action="store_true", help="lowercase dictionary words")
     parser.add_argument("--max-pairs", type=int, default=None, help="first N pairs per file")
@@ -177,4 +227,14 @@ def run(args: argparse.Namespace) -> None:
                      counts["pairs"], counts["skipped"])
             records += [{**common, "lang": pair, "subset": subset, "metric": metric,
                          "value": value, **counts} for metric, value in metrics.items()]
+    for pair, data, gold in args.semeval17:
+        rows = read_similarity(data, gold, args.lowercase)
+        try:
+            correlation, counts = similarity_correlation(embedder, rows)
+        except UserError as error:
+            raise UserError(f"{data}: {error}") from None
+        log.info("%s SemEval'17 similarity: Pearson %.3f (%d pairs used, %d skipped for "
+                 "unknown subwords)", pair, correlation, counts["pairs"], counts["skipped"])
+        records.append({**common, "lang": pair, "subset": "all", "metric": "semeval17",
+                        "value": correlation, **counts})
     write_metrics(args.out, records)
