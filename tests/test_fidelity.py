@@ -278,7 +278,7 @@ def test_presets_update_size_matches_reference_and_says_how(preset):
     if preset == "mt.yaml":
         defaults = yaml.safe_load(text)["mt"]["defaults"]
         assert within_2x(defaults["tokens_per_batch"], REFERENCE_MT_TOKENS)
-        assert "1 GPU x 16,000 padded tokens" in " ".join(text.split())
+        assert "shared by the ranks: 16,000 padded tokens per update" in " ".join(text.split())
         assert defaults["lambda_ae"] == "0:1,100000:0.1,300000:0"
 
 
