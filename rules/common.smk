@@ -300,7 +300,10 @@ def xnli_source(wildcards):
         if wildcards.lang != "en" or origin not in XNLI_TRANSLATE_TEST:
             sys.exit(f"error: {CONFIG_SOURCE}: no translated XNLI test set for '{origin}' "
                      f"into '{wildcards.lang}'; name it under 'xnli.translate_test'")
-        return [source_path(source) for source in as_list(XNLI_TRANSLATE_TEST[origin])]
+        entry = XNLI_TRANSLATE_TEST[origin]
+        if isinstance(entry, dict):  # translated by one of our MT models (xnli_translate_test)
+            return [f"data/xnli/translated/test.{origin}-en.tsv"]
+        return [source_path(source) for source in as_list(entry)]
     if wildcards.split == "train":
         if wildcards.lang == "en":
             sources = XNLI["train"]

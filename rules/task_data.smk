@@ -42,6 +42,25 @@ rule xnli_extract:
         " --labels {output.labels:q} > {log:q} 2>&1"
 
 
+rule xnli_translate_test:
+    """TRANSLATE-TEST with our own MT: the language's XNLI test set translated into English
+    by the experiment named in xnli.translate_test.{lang}.mt (beam search)."""
+    input:
+        model=lambda wildcards: mt_model(XNLI_TRANSLATE_TEST[wildcards.lang]["mt"]),
+        test=lambda wildcards: source_path(XNLI["test"].format(lang=wildcards.lang)),
+    output:
+        "data/xnli/translated/test.{lang}-en.tsv",
+    params:
+        beam=lambda wildcards: XNLI_TRANSLATE_TEST[wildcards.lang].get("beam", 4),
+    conda:
+        TRAIN_ENV
+    log:
+        "logs/xnli/translate/{lang}-en.log",
+    shell:
+        "xlm xnli-translate --model {input.model:q} --input {input.test:q}"
+        " --lang {wildcards.lang} --beam {params.beam} --output {output:q} > {log:q} 2>&1"
+
+
 rule tokenize_xnli:
     input:
         unpack(tokenizer_inputs),

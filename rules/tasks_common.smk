@@ -239,11 +239,15 @@ def mt_example_side(wildcards, lang):
     return parallel_source(pair, MT["example"]["split"], lang)
 
 
-def mt_example_model(wildcards):
+def mt_model(experiment):
     """The experiment's model (its first seed's when mt.seeds is set)."""
     seeds = task_seeds(MT)
     run = f"seed{seeds[0]}/" if seeds else ""
-    return f"results/{wildcards.experiment}/mt/{run}model.pt"
+    return f"results/{experiment}/mt/{run}model.pt"
+
+
+def mt_example_model(wildcards):
+    return mt_model(wildcards.experiment)
 
 
 def mt_example_targets():

@@ -91,17 +91,24 @@ def test_every_task_wrote_records(pipeline):
 
 
 def test_tables_are_built_and_cells_come_from_records(pipeline):
-    workdir, _ = pipeline
+    workdir, config = pipeline
     table = (workdir / "results/tables/table1_xnli.md").read_text(encoding="utf-8")
     xnli = json.loads((workdir / "results/mlm_tlm/xnli/metrics.json").read_text())
     fr = next(r["value"] for r in xnli if r["metric"] == "acc" and r["split"] == "test"
               and r["lang"] == "fr")
     assert f"{fr:.1f}" in table
     assert "tiny" in table  # provenance: the run name
-    # TRANSLATE-TEST of fr reads the English test set (tests/workflow.py): English's value.
-    value = {(r["setting"], r["lang"]): r["value"] for r in xnli
+    # TRANSLATE-TEST of fr: the French test set translated into English by sup_fr_en, row
+    # for row with its labels, prepared as English and evaluated (tests/workflow.py).
+    translated = read_pairs(workdir / "data/xnli/translated/test.fr-en.tsv", "fr")
+    french = read_pairs(Path(config["xnli"]["test"].format(lang="fr")), "fr")
+    assert [label for *_, label in translated] == [label for *_, label in french]
+    assert lines(workdir / "data/xnli/en.test-from-fr.label") == [
+        label for *_, label in translated]
+    assert [p for p, *_ in translated] != [p for p, *_ in french]  # the model's output
+    cells = {(r["setting"], r["lang"]) for r in xnli
              if r["metric"] == "acc" and r["split"] == "test"}
-    assert value["translate-test", "fr"] == value["zero-shot", "en"]
+    assert {("translate-test", "fr"), ("translate-test", "en")} <= cells
     assert "translate-test" in table
 
 

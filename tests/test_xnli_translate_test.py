@@ -89,3 +89,34 @@ def test_workflow_prepares_the_translated_test_set_as_english(tmp_path, shared_d
     assert len(finetune) == 1 and "--translate-test fr " in finetune[0]
     for suffix in ("s1.bin", "s2.idx", "label"):
         assert f"data/xnli/en.test-from-fr.{suffix}" in result.stdout
+
+
+@pytest.mark.parametrize("experiment, problem", [
+    ("nope", "'nope' is not under 'mt.experiments'"),
+    ("sup_ro_en_mlm", "experiment 'sup_ro_en_mlm' does not learn fr-en (its directions: "
+                      "ro-en)"),
+])
+def test_translation_by_an_mt_experiment_must_learn_that_direction(experiment, problem):
+    config = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))
+    config["xnli"]["translate_test"] = {"fr": {"mt": experiment}}
+    with pytest.raises(UserError) as error:
+        validate_config(config, source="my.yaml", base=REPO)
+    assert str(error.value).startswith(f"my.yaml: key 'xnli.translate_test.fr.mt': {problem}")
+
+
+def test_workflow_translates_the_test_set_with_our_mt_model(tmp_path, shared_data):
+    """{mt: experiment}: the French test set is translated by that model (the tiny
+    pipeline runs it for real) and then prepared as English."""
+    config = absolute_demo_paths(base_config(shared_data))
+    config["mt"]["experiments"]["sup_fr_en"] = {
+        "kind": "supervised", "setting": "unidirectional", "directions": ["fr-en"],
+        "encoder_init": "mlm", "decoder_init": "mlm"}
+    config["xnli"]["translate_test"] = {"fr": {"mt": "sup_fr_en", "beam": 3}}
+    write_config(tmp_path, config)
+    result = snakemake(tmp_path, "--dry-run", "results/mlm/xnli/metrics.json")
+    french = config["xnli"]["test"].format(lang="fr")
+    assert ("xlm xnli-translate --model results/sup_fr_en/mt/model.pt "
+            f"--input {french} --lang fr --beam 3 "
+            "--output data/xnli/translated/test.fr-en.tsv") in result.stdout
+    assert ("xlm xnli-extract --input data/xnli/translated/test.fr-en.tsv --lang fr"
+            in result.stdout)

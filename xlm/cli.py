@@ -41,6 +41,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pretrain": ("xlm.train.pretrain", "pretrain a CLM/MLM/TLM model (resumable, distributed)"),
     "xnli-extract": ("xlm.data.xnli", "read XNLI TSVs into premise/hypothesis/label files"),
     "xnli": ("xlm.tasks.xnli", "fine-tune a pretrained model on XNLI, evaluate zero-shot"),
+    "xnli-translate": ("xlm.tasks.xnli_translate",
+                       "translate an XNLI set into English with an MT model (translate-test)"),
     "mt-train": ("xlm.tasks.mt", "train a supervised/unsupervised MT model (resumable)"),
     "mt-eval": ("xlm.tasks.mt_eval", "BLEU of an MT model on test sets (sacreBLEU + tokenized)"),
     "translate": ("xlm.tasks.translate", "translate stdin to stdout with an MT model"),

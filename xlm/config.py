@@ -241,6 +241,25 @@ def trained_directions(settings: dict[str, Any]) -> list[str]:
     return sorted(set(learned))
 
 
+def _translate_test_mt_problems(config: dict[str, Any]) -> Iterator[str]:
+    """xnli.translate_test.{lang}: {mt: experiment}: a configured experiment that learns
+    lang-en."""
+    experiments = config.get("mt", {}).get("experiments", {})
+    for lang, entry in config["xnli"].get("translate_test", {}).items():
+        if not isinstance(entry, dict):
+            continue
+        key, experiment = f"xnli.translate_test.{lang}.mt", entry["mt"]
+        if experiment not in experiments:
+            yield (f"key '{key}': '{experiment}' is not under 'mt.experiments' (known: "
+                   f"{', '.join(experiments) or 'none'}); name one of them")
+            continue
+        settings = {**config["mt"].get("defaults", {}), **experiments[experiment]}
+        learned = trained_directions(settings)
+        if f"{lang}-en" not in learned:
+            yield (f"key '{key}': experiment '{experiment}' does not learn {lang}-en (its "
+                   f"directions: {', '.join(learned) or 'none'}); name one that does")
+
+
 def _mt_example_problems(config: dict[str, Any], example: dict[str, Any]) -> Iterator[str]:
     """mt.example: a configured experiment, a direction it learns, a held-out split of its
     pair."""
@@ -330,6 +349,7 @@ def _cross_key_problems(config: dict[str, Any]) -> Iterator[str]:
             if lang == "en" or lang not in xnli["languages"]:
                 yield (f"key 'xnli.{key}.{lang}' names a language not in 'xnli.languages' "
                        f"(or en, {english}); add it there or remove it")
+    yield from _translate_test_mt_problems(config)
     bpe = config["bpe"]
     if bool(bpe["codes"]) != bool(bpe["vocab"]):
         given = "bpe.codes" if bpe["codes"] else "bpe.vocab"
@@ -376,6 +396,8 @@ def data_sources(config: dict[str, Any]) -> Iterator[tuple[str, str]]:
         yield "xnli.train", source
     for key in ("translate_train", "translate_test"):
         for lang, sources in xnli.get(key, {}).items():
+            if isinstance(sources, dict):  # {mt: experiment}: made by the workflow
+                continue
             for source in as_list(sources):
                 yield f"xnli.{key}.{lang}", source
     for split in ("valid", "test"):

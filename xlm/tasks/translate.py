@@ -95,29 +95,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="sentences per batch")
 
 
+class LineTranslator:
+    """Raw `src` lines -> detokenized `tgt` translations, with the tokenizer, BPE codes and
+    dictionary the MT model.pt carries. A direction the model did not learn is refused when
+    it is built, before any input is read."""
+
+    def __init__(self, model_path: str, src: str, tgt: str, beam: int = 4,
+                 length_penalty: float = 1.0, batch_size: int = 32) -> None:
+        self.model, self.dictionary, state = load_translator(model_path)
+        check_direction(model_path, state["settings"], src, tgt)
+        options = state.get("tokenizer", {}).get(src, {})
+        try:
+            self.tokenize = get_tokenizer(src, TokenizerOptions(**options))
+        except TypeError as error:
+            raise UserError(f"{model_path}: stored tokenizer options {options} "
+                            f"({error})") from None
+        self.encode_bpe = bpe_encoder(state.get("codes"), self.dictionary)
+        self.max_len = state["settings"]["max_len"]
+        self.src, self.tgt = src, tgt
+        self.beam, self.length_penalty, self.batch_size = beam, length_penalty, batch_size
+
+    def __call__(self, lines: list[str]) -> list[str]:
+        bpe_lines = self.encode_bpe([self.tokenize(line) for line in lines]) if lines else []
+        sentences = _Sentences([self.dictionary.encode(line) for line in bpe_lines])
+        with torch.no_grad():
+            hyps, _ = translate_dataset(self.model, self.dictionary, sentences,
+                                        f"{self.src}-{self.tgt}", range(len(sentences)),
+                                        self.max_len, self.beam, self.length_penalty,
+                                        batch_size=self.batch_size)
+        outputs = [detokenize(hyp, self.tgt) for hyp in hyps]
+        empty = sum(1 for line, output in zip(lines, outputs, strict=True)
+                    if line.strip() and not output.strip())
+        if empty:
+            log.warning("%d of %d non-empty input lines got an empty translation (blank "
+                        "lines in the output); is the model trained enough for %s-%s?", empty,
+                        sum(1 for line in lines if line.strip()), self.src, self.tgt)
+        return outputs
+
+
 def run(args: argparse.Namespace) -> None:
-    model, dictionary, state = load_translator(args.model)
-    check_direction(args.model, state["settings"], args.src, args.tgt)
-    options = state.get("tokenizer", {}).get(args.src, {})
-    try:
-        tokenize = get_tokenizer(args.src, TokenizerOptions(**options))
-    except TypeError as error:
-        raise UserError(f"{args.model}: stored tokenizer options {options} ({error})") from None
-    encode_bpe = bpe_encoder(state.get("codes"), dictionary)
-    max_len = state["settings"]["max_len"]
-    lines = sys.stdin.read().splitlines()
-    bpe_lines = encode_bpe([tokenize(line) for line in lines]) if lines else []
-    sentences = _Sentences([dictionary.encode(line) for line in bpe_lines])
-    with torch.no_grad():
-        hyps, _ = translate_dataset(model, dictionary, sentences, f"{args.src}-{args.tgt}",
-                                    range(len(sentences)), max_len, args.beam,
-                                    args.length_penalty, batch_size=args.batch_size)
-    outputs = [detokenize(hyp, args.tgt) for hyp in hyps]
-    for output in outputs:
+    translate = LineTranslator(args.model, args.src, args.tgt, args.beam, args.length_penalty,
+                               args.batch_size)
+    for output in translate(sys.stdin.read().splitlines()):
         sys.stdout.write(output + "\n")
-    empty = sum(1 for line, output in zip(lines, outputs, strict=True)
-                if line.strip() and not output.strip())
-    if empty:
-        log.warning("%d of %d non-empty input lines got an empty translation (blank lines "
-                    "in the output); is the model trained enough for %s-%s?", empty,
-                    sum(1 for line in lines if line.strip()), args.src, args.tgt)
