@@ -17,7 +17,7 @@ from xlm.data.indexed import binarize_lines
 from xlm.data.xnli import read_pairs
 from xlm.model.transformer import ModelConfig, TransformerModel
 from xlm.text.tokenizers import TokenizerOptions, get_tokenizer
-from xlm.train.checkpoint import save_pretrained
+from xlm.train.checkpoint import load_file, save_pretrained
 
 
 def tokenized(lang: str, lines: list[str]) -> list[str]:
@@ -73,3 +73,26 @@ def build_xnli(shared_data: Path, out: Path, langs=("en", "fr", "de"), n_eval: i
 def read_gz_lines(path: Path) -> list[str]:
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         return handle.read().splitlines()
+
+
+def build_mt_data(shared_data: Path, root: Path, n_lines: int) -> tuple[Path, Path]:
+    """The first `n_lines` Tatoeba en-fr pairs, tokenized, word-level: root/bin holds them
+    as the train and valid pairs (en-fr.{lang}.{split}) and each side as monolingual
+    training text ({lang}.train, for denoising and back-translation). Returns (bin, vocab)."""
+    tatoeba = shared_data / "para" / "tatoeba"
+    tok = {lang: tokenized(lang, (tatoeba / f"en-fr.{lang}").read_text(encoding="utf-8")
+                           .splitlines()[:n_lines]) for lang in ("en", "fr")}
+    dictionary = write_vocab(tok["en"] + tok["fr"], root / "vocab")
+    data = root / "bin"
+    data.mkdir(parents=True, exist_ok=True)
+    for lang in ("en", "fr"):
+        for split in ("train", "valid"):
+            binarize_lines(tok[lang], dictionary, data / f"en-fr.{lang}.{split}")
+        binarize_lines(tok[lang], dictionary, data / f"{lang}.train")
+    return data, root / "vocab"
+
+
+def mt_weights(out: Path) -> dict[str, torch.Tensor]:
+    """Encoder and decoder weights of an MT model.pt, by prefixed name."""
+    saved = load_file(out / "model.pt", "MT model")
+    return {f"{side}.{k}": v for side in ("encoder", "decoder") for k, v in saved[side].items()}

@@ -14,11 +14,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from task_helpers import tokenized
+from task_helpers import build_mt_data, mt_weights
 from test_resume_inputs import pretrain, write_data
 
-from xlm.data.dictionary import Dictionary
-from xlm.data.indexed import binarize_lines
 from xlm.tasks.mt import MtSettings, MtTrainer
 from xlm.train.checkpoint import load_file
 from xlm.train.continuation import continuation_problem
@@ -142,23 +140,7 @@ def test_continuation_problem_names_each_reason():
 # ----------------------------------------------------------------- MT
 @pytest.fixture(scope="module")
 def mt_data(tmp_path_factory, shared_data) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("mt_continuation")
-    tatoeba = shared_data / "para" / "tatoeba"
-    tok = {lang: tokenized(lang, (tatoeba / f"en-fr.{lang}").read_text(encoding="utf-8")
-                           .splitlines()[:120]) for lang in ("en", "fr")}
-    counts: dict[str, int] = {}
-    for line in tok["en"] + tok["fr"]:
-        for word in line.split():
-            counts[word] = counts.get(word, 0) + 1
-    vocab = root / "vocab"
-    vocab.write_text("".join(f"{w} {c}\n" for w, c in
-                             sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))), "utf-8")
-    dictionary = Dictionary.read_vocab(vocab)
-    (root / "bin").mkdir()
-    for lang in ("en", "fr"):
-        for split in ("train", "valid"):
-            binarize_lines(tok[lang], dictionary, root / "bin" / f"en-fr.{lang}.{split}")
-    return root / "bin", vocab
+    return build_mt_data(shared_data, tmp_path_factory.mktemp("mt_continuation"), 120)
 
 
 def mt_run(data: Path, vocab: Path, out: Path, **overrides) -> tuple[list[dict], dict, dict]:
@@ -172,9 +154,7 @@ def mt_run(data: Path, vocab: Path, out: Path, **overrides) -> tuple[list[dict],
                        device=torch.device("cpu")).run()
     log = [{k: v for k, v in json.loads(line).items() if k != "tokens_per_s"}
            for line in (out / "train.jsonl").read_text().splitlines()]
-    saved = load_file(out / "model.pt", "MT model")
-    return log, result, {f"{side}.{k}": v for side in ("encoder", "decoder")
-                         for k, v in saved[side].items()}
+    return log, result, mt_weights(out)
 
 
 def same_mt(a: tuple, b: tuple) -> bool:

@@ -241,20 +241,33 @@ def trained_directions(settings: dict[str, Any]) -> list[str]:
     return sorted(set(learned))
 
 
+def _unknown_experiment(config: dict[str, Any], key: str, experiment: str) -> str | None:
+    """The problem line when `experiment` (named by `key`) is not under mt.experiments."""
+    experiments = config.get("mt", {}).get("experiments", {})
+    if experiment in experiments:
+        return None
+    return (f"key '{key}': '{experiment}' is not under 'mt.experiments' (known: "
+            f"{', '.join(experiments) or 'none'}); name one of them")
+
+
+def _learned_directions(config: dict[str, Any], experiment: str) -> list[str]:
+    """The directions a configured MT experiment learns (its settings over mt.defaults)."""
+    mt = config["mt"]
+    return trained_directions({**mt.get("defaults", {}), **mt["experiments"][experiment]})
+
+
 def _translate_test_mt_problems(config: dict[str, Any]) -> Iterator[str]:
     """xnli.translate_test.{lang}: {mt: experiment}: a configured experiment that learns
     lang-en."""
-    experiments = config.get("mt", {}).get("experiments", {})
     for lang, entry in config["xnli"].get("translate_test", {}).items():
         if not isinstance(entry, dict):
             continue
         key, experiment = f"xnli.translate_test.{lang}.mt", entry["mt"]
-        if experiment not in experiments:
-            yield (f"key '{key}': '{experiment}' is not under 'mt.experiments' (known: "
-                   f"{', '.join(experiments) or 'none'}); name one of them")
+        unknown = _unknown_experiment(config, key, experiment)
+        if unknown:
+            yield unknown
             continue
-        settings = {**config["mt"].get("defaults", {}), **experiments[experiment]}
-        learned = trained_directions(settings)
+        learned = _learned_directions(config, experiment)
         if f"{lang}-en" not in learned:
             yield (f"key '{key}': experiment '{experiment}' does not learn {lang}-en (its "
                    f"directions: {', '.join(learned) or 'none'}); name one that does")
@@ -263,13 +276,12 @@ def _translate_test_mt_problems(config: dict[str, Any]) -> Iterator[str]:
 def _mt_example_problems(config: dict[str, Any], example: dict[str, Any]) -> Iterator[str]:
     """mt.example: a configured experiment, a direction it learns, a held-out split of its
     pair."""
-    experiments = config["mt"]["experiments"]
     experiment, direction = example["experiment"], example["direction"]
-    if experiment not in experiments:
-        yield (f"key 'mt.example.experiment': '{experiment}' is not under 'mt.experiments' "
-               f"(known: {', '.join(experiments) or 'none'}); name one of them")
+    unknown = _unknown_experiment(config, "mt.example.experiment", experiment)
+    if unknown:
+        yield unknown
         return
-    learned = trained_directions({**config["mt"].get("defaults", {}), **experiments[experiment]})
+    learned = _learned_directions(config, experiment)
     if direction not in learned:
         yield (f"key 'mt.example.direction': '{experiment}' does not learn '{direction}' (it "
                f"learns: {', '.join(learned) or 'none'}); pick one of these")

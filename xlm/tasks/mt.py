@@ -71,7 +71,7 @@ from xlm.train.checkpoint import (
     rng_states,
     save_atomic,
 )
-from xlm.train.continuation import continuation_problem
+from xlm.train.continuation import continuation_problem, trajectory
 from xlm.train.distributed import (
     DistributedContext,
     all_reduce_sum,
@@ -454,14 +454,13 @@ class MtTrainer:
         decoded by rank 0 and shared with the other ranks (they agree on every decision)."""
         self.model.eval()
         scores = {direction: 0.0 for direction in self.valid}
-        for direction, (src_data, tgt_data) in self.valid.items():
-            if not self.context.is_main:
-                continue
-            n = min(len(src_data), self.settings.valid_sentences or len(src_data))
-            hyps, refs = translate_dataset(self.model, self.dictionary, src_data, direction,
-                                           range(n), self.settings.max_len, beam_size=1)
-            refs = [remove_bpe(self.dictionary.decode(tgt_data[i])) for i in range(n)]
-            scores[direction] = tok_bleu(hyps, refs)
+        if self.context.is_main:
+            for direction, (src_data, tgt_data) in self.valid.items():
+                n = min(len(src_data), self.settings.valid_sentences or len(src_data))
+                hyps, _ = translate_dataset(self.model, self.dictionary, src_data, direction,
+                                            range(n), self.settings.max_len, beam_size=1)
+                refs = [remove_bpe(self.dictionary.decode(tgt_data[i])) for i in range(n)]
+                scores[direction] = tok_bleu(hyps, refs)
         if self.context.distributed:  # rank 0's scores, the others' zeros
             scores = dict(zip(scores, all_reduce_sum(list(scores.values()), self.context,
                                                      host=True), strict=True))
@@ -477,12 +476,9 @@ class MtTrainer:
 
     def _key(self) -> dict[str, Any]:
         """The settings a checkpoint must share to be resumed: all but how long the run goes
-        (within `continuation_problem`), how often it logs and checkpoints, and `compile`;
-        with a cosine schedule max_steps shapes every step's lr, so it counts too."""
-        ignored = {"max_steps", "patience", "log_every", "checkpoint_every", "compile"}
-        if self.settings.schedule == "cosine":
-            ignored.discard("max_steps")
-        return {k: v for k, v in asdict(self.settings).items() if k not in ignored}
+        (within `continuation_problem`), how often it logs and checkpoints, and `compile`."""
+        return trajectory(asdict(self.settings), ("max_steps", "patience", "log_every",
+                                                  "checkpoint_every", "compile"))
 
     def _resume(self) -> None:
         """Rank 0 decides whether the checkpoint is resumed (or moves it aside); then every

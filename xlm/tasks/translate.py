@@ -89,10 +89,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="MT model.pt (xlm mt-train)")
     parser.add_argument("--src", required=True, help="source language")
     parser.add_argument("--tgt", required=True, help="target language")
+    add_decoding_arguments(parser)
+    parser.add_argument("--batch-size", type=int, default=32, help="sentences per batch")
+
+
+def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
+    """--beam and --length-penalty, as every command that translates with a model takes."""
     parser.add_argument("--beam", type=int, default=4, help="beam size (1: greedy)")
     parser.add_argument("--length-penalty", type=float, default=1.0,
                         help="hypothesis score = log p / length ** this")
-    parser.add_argument("--batch-size", type=int, default=32, help="sentences per batch")
 
 
 class LineTranslator:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from xlm.data.xnli import SIMPLE_COLUMNS, read_pairs
 from xlm.io import atomic_open
-from xlm.tasks.translate import LineTranslator
+from xlm.tasks.translate import LineTranslator, add_decoding_arguments
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, help="the XNLI set (TSV, .gz or .xz)")
     parser.add_argument("--lang", required=True, help="the set's language")
     parser.add_argument("--output", required=True, help="English TSV to write")
-    parser.add_argument("--beam", type=int, default=4, help="beam size (1: greedy)")
-    parser.add_argument("--length-penalty", type=float, default=1.0,
-                        help="hypothesis score = log p / length ** this")
+    add_decoding_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> None:

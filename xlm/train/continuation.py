@@ -18,8 +18,18 @@ the trainers, so that a continued run evaluates and selects at the steps a fresh
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+
+def trajectory(settings: Mapping[str, Any], run_length: Iterable[str]) -> dict[str, Any]:
+    """The settings a checkpoint must share with a run to be resumed by it: all but the
+    `run_length` ones, except `max_steps` under a cosine schedule, whose lr at every step
+    depends on it."""
+    ignored = set(run_length)
+    if settings.get("schedule") == "cosine":
+        ignored.discard("max_steps")
+    return {k: v for k, v in settings.items() if k not in ignored}
 
 
 def continuation_problem(state: Mapping[str, Any], max_steps: int,

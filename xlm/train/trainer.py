@@ -48,7 +48,7 @@ from xlm.train.checkpoint import (
     save_atomic,
     save_pretrained,
 )
-from xlm.train.continuation import continuation_problem
+from xlm.train.continuation import continuation_problem, trajectory
 from xlm.train.distributed import (
     DistributedContext,
     all_reduce_count,
@@ -89,15 +89,6 @@ RUN_LENGTH_KEYS = ("max_steps", "patience", "log_every", "checkpoint_every")
 # How a run executes, not what it computes (up to float rounding): a checkpoint stays
 # valid when they change, and so do checkpoints from before they existed.
 EXECUTION_KEYS = ("compile",)
-
-
-def _trajectory(settings: dict[str, Any]) -> dict[str, Any]:
-    """The settings a checkpoint must share with a run to be resumed by it. With a cosine
-    schedule the lr at every step depends on max_steps, so it is one of them."""
-    ignored = set(RUN_LENGTH_KEYS + EXECUTION_KEYS)
-    if settings.get("schedule") == "cosine":
-        ignored.discard("max_steps")
-    return {k: v for k, v in settings.items() if k not in ignored}
 
 
 @dataclass
@@ -533,7 +524,8 @@ class Pretrainer:
     def fingerprint(self) -> dict[str, Any]:
         """What a checkpoint must have been written with to be resumed (computed once)."""
         if self._fingerprint is None:
-            self._fingerprint = make_fingerprint(_trajectory(self.settings.to_dict()),
+            self._fingerprint = make_fingerprint(trajectory(self.settings.to_dict(),
+                                                        RUN_LENGTH_KEYS + EXECUTION_KEYS),
                                                  self._input_files())
         return self._fingerprint
 
